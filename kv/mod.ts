@@ -1,0 +1,45 @@
+/**
+ * raftkv's replicated key-value state machine and its REST API.
+ *
+ * - `encodeCommand` / `decodeCommand`: the binary KV command in a raft entry's data.
+ * - `KvStore`: the deterministic state machine (apply, get, range, snapshot, restore).
+ * - `KvService`: what the REST API needs from a node; `createApp(service)` builds the Hono app.
+ * - Named errors a `KvService` throws, mapped to HTTP statuses by `createApp`.
+ */
+export {
+  COMMAND_VALUE_BYTES_MAX,
+  COMMAND_VERSION,
+  decodeCommand,
+  encodeCommand,
+  IF_MATCH_REVISIONS_MAX,
+  KEY_BYTES_MAX,
+  type KvCommand,
+  KvCommandDecodeError,
+  type KvCondition,
+  REQUEST_ID_BYTES_MAX,
+} from "./command.ts";
+export {
+  BadRequestError,
+  ConflictError,
+  NoLeaderError,
+  NotFoundError,
+  NotReadyError,
+  PayloadTooLargeError,
+  PreconditionFailedError,
+  RequestTimeoutError,
+} from "./errors.ts";
+export type {
+  ClusterInfo,
+  Consistency,
+  FollowerProgress,
+  Health,
+  KvItem,
+  KvRangeResult,
+  KvService,
+  KvValue,
+  KvWriteResult,
+  Member,
+  NodeRole,
+  NodeStatus,
+  ReadOptions,
+} from "./service.ts";
