@@ -28,6 +28,17 @@ export {
   PreconditionFailedError,
   RequestTimeoutError,
 } from "./errors.ts";
+export {
+  type KvResult,
+  KvSnapshotCorruptError,
+  KvStore,
+  RANGE_BYTES_MAX_DEFAULT,
+  RANGE_LIMIT_MAX,
+  type RangeItem,
+  type RangeResult,
+  type StoredValue,
+} from "./store.ts";
+export { binaryToBytes, bytesToBinary } from "./keys.ts";
 export type {
   ClusterInfo,
   Consistency,
