@@ -1,0 +1,403 @@
+/**
+ * One raftkv node: the raft `Node`, its storage (WAL, snapshots, MemoryStorage), the peer
+ * transport and the state machine, joined by the Ready loop.
+ *
+ * The loop handles each Ready in etcd's order:
+ *  1. a leader hands its messages to the transport first: it may replicate while its own disk
+ *     write runs (Raft thesis §10.2.1), since it counts itself only once persisted below;
+ *  2. persist: an incoming snapshot (file, then WAL marker), then hard state and entries to the WAL
+ *     with one fsync;
+ *  3. install the snapshot and append the entries to MemoryStorage;
+ *  4. a follower sends its messages now, after its sync: an acknowledgement means "on disk";
+ *  5. apply committed entries and conf changes, answer waiting writes and reads;
+ *  6. take a snapshot every `snapshotCount` applied entries, compact, release WAL segments;
+ *  7. `advance()`.
+ */
+import {
+  type ConfChange,
+  ConfChangeType,
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  EntryType,
+  type Logger,
+  MemoryStorage,
+  type Message,
+  Node,
+  type Ready,
+  type Snapshot,
+  type SnapshotStatus,
+  StateType,
+} from "../raft/mod.ts";
+import { Wal } from "../wal/mod.ts";
+import type { Snapshotter } from "../snap/mod.ts";
+import { decodeCommand, type KvResult, KvStore } from "../kv/mod.ts";
+import type { HttpTransport } from "../transport/mod.ts";
+import { decodeConfChangeContext, type Member, Members } from "./members.ts";
+import { decodeSnapshotData, encodeSnapshotData } from "./snapshot_data.ts";
+import type { ServerMetrics } from "./metrics.ts";
+import { WaitRegistry } from "./wait.ts";
+import { ReadIndexBatcher } from "./read_index.ts";
+
+/** Entries kept in memory behind a snapshot, so a slow follower catches up by log, not snapshot. */
+const CATCH_UP_ENTRIES_MAX = 5000;
+
+/** What a waiting conf change learns once its entry applies. */
+export type ConfChangeResult = { ok: true; members: Member[] } | { ok: false; reason: string };
+
+export interface RaftServerOptions {
+  id: number;
+  clusterId: string;
+  node: Node;
+  storage: MemoryStorage;
+  wal: Wal;
+  snapshotter: Snapshotter;
+  transport: HttpTransport;
+  store: KvStore;
+  members: Members;
+  /** Peer URLs from the command line, used for members bootstrapped without one. */
+  bootstrapURLs: Map<number, string>;
+  appliedIndex: number;
+  snapshotIndex: number;
+  /** The configuration as of `appliedIndex` (from the snapshot, or empty). */
+  confState: ConfState;
+  snapshotCount: number;
+  tickMs: number;
+  electionTicks: number;
+  requestTimeoutMs: number;
+  logger: Logger;
+  metrics: ServerMetrics;
+  /** Called once, when this node has applied its own removal from the cluster. */
+  onRemoved(): void;
+}
+
+export class RaftServer {
+  readonly id: number;
+  readonly clusterId: string;
+  readonly node: Node;
+  readonly store: KvStore;
+  readonly members: Members;
+  readonly writes: WaitRegistry<KvResult>;
+  readonly confChanges: WaitRegistry<ConfChangeResult>;
+  readonly reads: ReadIndexBatcher;
+  #options: RaftServerOptions;
+  #log: Logger;
+  #storage: MemoryStorage;
+  #appliedIndex: number;
+  #snapshotIndex: number;
+  #confState: ConfState;
+  #leader = 0;
+  #role: StateType = StateType.Follower;
+  #term = 0;
+  #commitIndex = 0;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #loop: Promise<void> | undefined;
+  #stopped = false;
+  #leaderWatchers = new Set<() => void>();
+  #removed = false;
+
+  constructor(options: RaftServerOptions) {
+    this.#options = options;
+    this.id = options.id;
+    this.clusterId = options.clusterId;
+    this.node = options.node;
+    this.store = options.store;
+    this.members = options.members;
+    this.#log = options.logger;
+    this.#storage = options.storage;
+    this.#appliedIndex = options.appliedIndex;
+    this.#snapshotIndex = options.snapshotIndex;
+    this.#confState = options.confState;
+    this.writes = new WaitRegistry({ waitersMax: 100_000 });
+    this.confChanges = new WaitRegistry({ waitersMax: 64 });
+    const electionMs = options.tickMs * options.electionTicks;
+    this.reads = new ReadIndexBatcher({
+      issue: (context) => this.node.readIndex(context),
+      appliedIndex: () => this.#appliedIndex,
+      timeoutMs: options.requestTimeoutMs,
+      retryMs: Math.max(electionMs, 50),
+      readersMax: 100_000,
+    });
+  }
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+  get snapshotIndex(): number {
+    return this.#snapshotIndex;
+  }
+  get leader(): number {
+    return this.#leader;
+  }
+  get role(): StateType {
+    return this.#role;
+  }
+  get term(): number {
+    return this.#term;
+  }
+  get commitIndex(): number {
+    return this.#commitIndex;
+  }
+  get lastIndex(): number {
+    return this.#storage.lastIndex();
+  }
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Starts the ticker and the Ready loop. */
+  start(): void {
+    this.#ticker = setInterval(() => this.node.tick(), this.#options.tickMs);
+    this.#loop = this.#run().catch((error) => {
+      // A failed WAL write or a broken invariant: the node cannot go on safely.
+      this.#log.error(`raft loop stopped: ${(error as Error).stack ?? error}`);
+      this.#stopped = true;
+      throw error;
+    });
+  }
+
+  /** Stops ticking, lets the Ready in hand finish, and resolves once the loop has ended. */
+  async stop(): Promise<void> {
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    this.#stopped = true;
+    this.node.stop();
+    await this.#loop?.catch(() => {});
+  }
+
+  /** Resolves when the leader changes (or after `timeoutMs`); for leader transfer and tests. */
+  waitLeaderChange(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#leaderWatchers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#leaderWatchers.add(done);
+    });
+  }
+
+  /** A message from a peer; garbage that raft refuses is logged, never fatal. */
+  receive(message: Message): void {
+    try {
+      this.node.step(message);
+    } catch (error) {
+      this.#log.warn(`dropped message from ${message.from}: ${(error as Error).message}`);
+    }
+  }
+
+  reportUnreachable(id: number): void {
+    this.node.reportUnreachable(id);
+  }
+
+  reportSnapshot(id: number, status: SnapshotStatus): void {
+    this.node.reportSnapshot(id, status);
+  }
+
+  async #run(): Promise<void> {
+    for await (const ready of this.node.ready()) {
+      await this.#handleReady(ready);
+      this.node.advance();
+      if (this.#stopped) break;
+    }
+  }
+
+  async #handleReady(ready: Ready): Promise<void> {
+    if (ready.softState) this.#updateSoftState(ready.softState.lead, ready.softState.raftState);
+    if (ready.hardState) {
+      this.#term = ready.hardState.term;
+      this.#commitIndex = ready.hardState.commit;
+    }
+    const isLeader = this.#role === StateType.Leader;
+    if (isLeader) this.#send(ready.messages);
+
+    if (ready.snapshot) await this.#saveSnapshot(ready.snapshot);
+    const started = performance.now();
+    await this.#options.wal.save(ready.hardState, ready.entries, { sync: ready.mustSync });
+    if (ready.mustSync) {
+      this.#options.metrics.walSyncSeconds.observe((performance.now() - started) / 1000);
+    }
+
+    if (ready.snapshot) {
+      this.#storage.applySnapshot(ready.snapshot);
+      this.#installSnapshot(ready.snapshot);
+    }
+    if (ready.hardState) this.#storage.setHardState(ready.hardState);
+    if (ready.entries.length > 0) this.#storage.append(ready.entries);
+    if (!isLeader) this.#send(ready.messages);
+
+    this.#applyEntries(ready.committedEntries);
+    if (ready.readStates.length > 0) this.reads.onReadStates(ready.readStates);
+    else if (ready.committedEntries.length > 0) this.reads.onApplied();
+    await this.#maybeTakeSnapshot();
+  }
+
+  #updateSoftState(lead: number, role: StateType): void {
+    const changed = lead !== this.#leader;
+    if (changed) this.#log.info(`leader is now ${lead === 0 ? "unknown" : lead}`);
+    this.#leader = lead;
+    this.#role = role;
+    if (changed) { for (const watcher of [...this.#leaderWatchers]) watcher(); }
+  }
+
+  #send(messages: Message[]): void {
+    if (messages.length === 0) return;
+    this.#options.metrics.peerMessages.inc({ direction: "sent" }, messages.length);
+    this.#options.transport.send(messages);
+  }
+
+  async #saveSnapshot(snapshot: Snapshot): Promise<void> {
+    // The file first, then the WAL marker: on restart only snapshots the WAL knows are loaded.
+    await this.#options.snapshotter.save(snapshot);
+    const { index, term } = snapshot.metadata;
+    await this.#options.wal.saveSnapshot({ index, term });
+  }
+
+  #installSnapshot(snapshot: Snapshot): void {
+    const { index, confState } = snapshot.metadata;
+    this.#confState = confState;
+    const { members, store } = decodeSnapshotData(snapshot.data);
+    this.store.restore(store);
+    this.#replaceMembers(members);
+    this.#appliedIndex = index;
+    this.#snapshotIndex = index;
+    this.#options.metrics.snapshots.inc({ source: "peer" });
+    this.#log.info(`installed snapshot at index ${index} from the leader`);
+  }
+
+  #replaceMembers(next: Members): void {
+    for (const member of this.members.list()) {
+      if (!next.has(member.id)) this.members.remove(member.id);
+    }
+    for (const member of next.list()) this.#setMember(member);
+    const self = next.has(this.id);
+    if (!self && next.isRemoved(this.id)) this.markRemoved();
+  }
+
+  #applyEntries(entries: Entry[]): void {
+    for (const entry of entries) {
+      if (entry.index <= this.#appliedIndex) continue;
+      if (entry.index !== this.#appliedIndex + 1) {
+        throw new Error(
+          `Cannot apply entry ${entry.index}: applied index is ${this.#appliedIndex} (gap in the log)`,
+        );
+      }
+      if (entry.type === EntryType.ConfChange) this.#applyConfChange(entry);
+      else if (entry.data.length > 0) this.#applyCommand(entry);
+      this.#appliedIndex = entry.index;
+    }
+    this.#options.metrics.appliedEntries.inc({}, entries.length);
+  }
+
+  #applyCommand(entry: Entry): void {
+    let command;
+    try {
+      command = decodeCommand(entry.data);
+    } catch (error) {
+      // Every node skips the same bytes, so the replicas stay identical.
+      this.#log.error(`skipping entry ${entry.index}: ${(error as Error).message}`);
+      return;
+    }
+    const result = this.store.apply(entry.index, command);
+    this.writes.trigger(command.requestId, result);
+  }
+
+  #applyConfChange(entry: Entry): void {
+    let change: ConfChange;
+    try {
+      change = decodeConfChange(entry.data);
+    } catch (error) {
+      this.#log.error(`skipping conf change entry ${entry.index}: ${(error as Error).message}`);
+      return;
+    }
+    const context = decodeConfChangeContext(change.context);
+    const refusal = this.#validateConfChange(change);
+    if (refusal !== undefined) {
+      this.#log.warn(`conf change at ${entry.index} refused: ${refusal}`);
+      if (context.requestId) {
+        this.confChanges.trigger(context.requestId, { ok: false, reason: refusal });
+      }
+      return;
+    }
+    this.#confState = this.node.applyConfChange(change);
+    for (const single of change.changes) {
+      const id = single.nodeId;
+      if (single.type === ConfChangeType.RemoveNode) {
+        this.members.remove(id);
+        if (id !== this.id) this.#options.transport.removePeer(id);
+        this.#log.info(`member ${id} removed`);
+        if (id === this.id) this.markRemoved();
+        continue;
+      }
+      const peerURL = context.peerURL ?? this.members.get(id)?.peerURL ??
+        this.#options.bootstrapURLs.get(id);
+      if (peerURL === undefined) {
+        this.#log.error(`member ${id} added without a peer URL; it cannot be reached`);
+        continue;
+      }
+      const learner = single.type === ConfChangeType.AddLearnerNode;
+      this.#setMember({ id, peerURL, learner });
+      this.#log.info(`member ${id} at ${peerURL} is now a ${learner ? "learner" : "voter"}`);
+    }
+    if (context.requestId) {
+      this.confChanges.trigger(context.requestId, { ok: true, members: this.members.list() });
+    }
+  }
+
+  /** Same answer on every node: it depends only on the applied member table. */
+  #validateConfChange(change: ConfChange): string | undefined {
+    for (const single of change.changes) {
+      const member = this.members.get(single.nodeId);
+      switch (single.type) {
+        case ConfChangeType.AddNode:
+          if (member !== undefined && !member.learner) {
+            return `node ${single.nodeId} is already a voter`;
+          }
+          break;
+        case ConfChangeType.AddLearnerNode:
+          if (member !== undefined) return `node ${single.nodeId} is already a member`;
+          break;
+        case ConfChangeType.RemoveNode:
+          if (member === undefined) return `node ${single.nodeId} is not a member`;
+          break;
+        default:
+          return `unknown change type ${single.type}`;
+      }
+    }
+    return undefined;
+  }
+
+  #setMember(member: Member): void {
+    this.members.set(member);
+    if (member.id !== this.id) this.#options.transport.addPeer(member.id, member.peerURL);
+  }
+
+  /** This node is no longer a member: from its own log, or because a member said so. */
+  markRemoved(): void {
+    if (this.#removed) return;
+    this.#removed = true;
+    this.#log.warn("this node was removed from the cluster");
+    this.#options.onRemoved();
+  }
+
+  async #maybeTakeSnapshot(): Promise<void> {
+    if (this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotCount) return;
+    const started = performance.now();
+    const index = this.#appliedIndex;
+    const data = encodeSnapshotData(this.members, this.store.snapshot());
+    const snapshot = this.#storage.createSnapshot(index, this.#confState, data);
+    await this.#options.snapshotter.save(snapshot);
+    await this.#options.wal.saveSnapshot({ index, term: snapshot.metadata.term });
+    this.#snapshotIndex = index;
+    const keep = Math.min(CATCH_UP_ENTRIES_MAX, this.#options.snapshotCount);
+    if (index - keep > this.#storage.firstIndex()) this.#storage.compact(index - keep);
+    await this.#options.wal.releaseTo(index);
+    this.#options.metrics.snapshots.inc({ source: "local" });
+    const seconds = (performance.now() - started) / 1000;
+    this.#options.metrics.snapshotSeconds.observe(seconds);
+    this.#log.info(
+      `snapshot at index ${index} (${data.length} bytes) in ${(seconds * 1000).toFixed(0)} ms`,
+    );
+  }
+}
