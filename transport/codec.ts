@@ -201,7 +201,7 @@ function writeMessage(w: Writer, m: Message, size: number): void {
 }
 
 /** Encodes one message into a buffer of exactly its size. */
-export function encodeMessage(m: Message): Uint8Array {
+export function encodeMessage(m: Message): Uint8Array<ArrayBuffer> {
   checkEncodable(m);
   const size = encodedMessageSize(m);
   const buf = new Uint8Array(size);
@@ -236,7 +236,10 @@ export function encodedBatchSize(sizes: readonly number[]): number {
  * Encodes messages as one batch into a single buffer. `sizes` (from `encodedMessageSize`) may be
  * passed when the caller already computed them.
  */
-export function encodeBatch(messages: readonly Message[], sizes?: readonly number[]): Uint8Array {
+export function encodeBatch(
+  messages: readonly Message[],
+  sizes?: readonly number[],
+): Uint8Array<ArrayBuffer> {
   if (sizes !== undefined && sizes.length !== messages.length) {
     throw new RangeError(`Got ${sizes.length} sizes for ${messages.length} messages`);
   }

@@ -22,3 +22,16 @@ export {
   MessageDecodeError,
   WIRE_VERSION,
 } from "./codec.ts";
+export {
+  HttpTransport,
+  type HttpTransportOptions,
+  type PeerStats,
+  type TransportStats,
+} from "./http_transport.ts";
+export {
+  HEADER_CLUSTER_ID,
+  HEADER_FROM,
+  HEADER_TO,
+  MESSAGES_PATH,
+  SNAPSHOT_PATH,
+} from "./protocol.ts";

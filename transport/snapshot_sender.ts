@@ -1,0 +1,157 @@
+/**
+ * Sends MsgSnap to one peer on its own route (`POST /raft/snapshot`), apart from the message
+ * pipeline so that a large snapshot never holds up heartbeats. One snapshot at a time per peer:
+ * raft sends a new one only after the previous is reported. The body is streamed from the encoded
+ * head and the snapshot data itself, in slices, so the data is never copied.
+ */
+
+import { type Message, SnapshotStatus } from "../raft/types.ts";
+import { encodeMessageParts } from "./codec.ts";
+import { readTextPrefix } from "./body.ts";
+import type { SenderContext } from "./peer_sender.ts";
+import { HEADER_CLUSTER_ID, HEADER_FROM, HEADER_TO, SNAPSHOT_PATH } from "./protocol.ts";
+
+/** Slice of the body handed to the HTTP client at a time. */
+const CHUNK_BYTES = 1024 * 1024;
+const ERROR_TEXT_BYTES_MAX = 512;
+
+export interface SnapshotCounters {
+  snapshotsSent: number;
+  snapshotBytesSent: number;
+  snapshotFailures: number;
+}
+
+export class SnapshotSender {
+  readonly counters: SnapshotCounters = {
+    snapshotsSent: 0,
+    snapshotBytesSent: 0,
+    snapshotFailures: 0,
+  };
+  #id: number;
+  #ctx: SenderContext;
+  #url: () => string;
+  #timeoutMs: number;
+  /** Deferred by the transport: never called from inside `send()`. */
+  #reportStatus: (id: number, status: SnapshotStatus) => void;
+  #active: { controller: AbortController; done: Promise<void> } | undefined;
+  #stopped = false;
+
+  constructor(options: {
+    id: number;
+    url: () => string;
+    ctx: SenderContext;
+    timeoutMs: number;
+    reportStatus: (id: number, status: SnapshotStatus) => void;
+  }) {
+    this.#id = options.id;
+    this.#url = options.url;
+    this.#ctx = options.ctx;
+    this.#timeoutMs = options.timeoutMs;
+    this.#reportStatus = options.reportStatus;
+  }
+
+  get sending(): boolean {
+    return this.#active !== undefined;
+  }
+
+  /** Starts sending `m` (a MsgSnap); the outcome is reported as Finish or Failure. */
+  send(m: Message): void {
+    if (this.#stopped) return;
+    if (this.#active !== undefined) {
+      this.#ctx.logger.warn(
+        `Dropped snapshot at index ${m.snapshot?.metadata.index} to node ${this.#id}: ` +
+          `another snapshot is still being sent`,
+      );
+      this.counters.snapshotFailures++;
+      this.#reportStatus(this.#id, SnapshotStatus.Failure);
+      return;
+    }
+    const controller = new AbortController();
+    const done = this.#post(m, controller).finally(() => {
+      this.#active = undefined;
+    });
+    this.#active = { controller, done };
+  }
+
+  async #post(m: Message, controller: AbortController): Promise<void> {
+    const [head, data] = encodeMessageParts(m);
+    const total = head.length + data.length;
+    const timer = setTimeout(() => {
+      controller.abort(new Error(`timed out after ${this.#timeoutMs} ms`));
+    }, this.#timeoutMs);
+    const url = this.#url();
+    let failure: string | undefined;
+    try {
+      const res = await fetch(url + SNAPSHOT_PATH, {
+        method: "POST",
+        body: sliceStream([head, data]),
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-length": String(total),
+          [HEADER_CLUSTER_ID]: this.#ctx.clusterId,
+          [HEADER_FROM]: String(this.#ctx.localId),
+          [HEADER_TO]: String(this.#id),
+        },
+        signal: controller.signal,
+        client: this.#ctx.client,
+      });
+      if (res.ok) {
+        await res.body?.cancel();
+      } else {
+        failure = `HTTP ${res.status}: ${await readTextPrefix(res, ERROR_TEXT_BYTES_MAX)}`;
+      }
+    } catch (e) {
+      failure = controller.signal.aborted && controller.signal.reason instanceof Error
+        ? controller.signal.reason.message
+        : String(e);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.#stopped) return;
+    const index = m.snapshot?.metadata.index;
+    if (failure === undefined) {
+      this.counters.snapshotsSent++;
+      this.counters.snapshotBytesSent += total;
+      this.#ctx.logger.info(`Sent snapshot at index ${index} (${total} bytes) to node ${this.#id}`);
+      this.#reportStatus(this.#id, SnapshotStatus.Finish);
+    } else {
+      this.counters.snapshotFailures++;
+      this.#ctx.logger.warn(
+        `Cannot send snapshot at index ${index} to node ${this.#id} at ${url}: ${failure}`,
+      );
+      this.#ctx.reportUnreachable(this.#id);
+      this.#reportStatus(this.#id, SnapshotStatus.Failure);
+    }
+  }
+
+  /** Aborts a snapshot in flight (no status is reported) and resolves once it has settled. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const active = this.#active;
+    if (active === undefined) return;
+    active.controller.abort(new Error("transport stopped"));
+    await active.done;
+  }
+}
+
+/** A stream over `parts` in slices of at most CHUNK_BYTES, without copying them. */
+function sliceStream(parts: Uint8Array[]): ReadableStream<Uint8Array> {
+  let part = 0;
+  let offset = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      while (part < parts.length && offset >= parts[part]!.length) {
+        part++;
+        offset = 0;
+      }
+      const p = parts[part];
+      if (p === undefined) {
+        controller.close();
+        return;
+      }
+      const end = Math.min(offset + CHUNK_BYTES, p.length);
+      controller.enqueue(p.subarray(offset, end));
+      offset = end;
+    },
+  });
+}
