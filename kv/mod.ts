@@ -54,3 +54,10 @@ export type {
   NodeStatus,
   ReadOptions,
 } from "./service.ts";
+export {
+  createApp,
+  type CreateAppOptions,
+  RANGE_LIMIT_CAP_DEFAULT,
+  RANGE_LIMIT_DEFAULT,
+  VALUE_BYTES_MAX_DEFAULT,
+} from "./http.ts";
