@@ -47,7 +47,9 @@ Deno.test("conditional writes, deletes, ranges and the error paths answer as SPE
     equal(created.status, 200);
     const { revision } = await created.json() as { revision: number };
     // The key is percent-decoded: a range over "app/" lists "app/db host".
-    const listed = await node.json<{ items: { key: string; value: string; revision: number }[]; more: boolean }>(
+    const listed = await node.json<
+      { items: { key: string; value: string; revision: number }[]; more: boolean }
+    >(
       "/kv?prefix=app%2F&limit=10",
     );
     deepEqual(listed.items, [{ key: "app/db host", value: "db1", revision }]);
@@ -103,7 +105,9 @@ Deno.test("conditional writes, deletes, ranges and the error paths answer as SPE
     equal(justFits.status, 200);
     await justFits.body?.cancel();
 
-    const cluster_ = await node.json<{ clusterId: string; leader: number; members: unknown[] }>("/cluster");
+    const cluster_ = await node.json<{ clusterId: string; leader: number; members: unknown[] }>(
+      "/cluster",
+    );
     equal(cluster_.members.length, 3);
     assert(cluster_.leader >= 1);
     const health = await node.fetch("/health");

@@ -12,7 +12,10 @@ Deno.test("kill -9 of the leader during writes: a new leader within 3 s, no ackn
     const oldLeader = await cluster.waitForLeader();
     const writes = new WriteStream(cluster, "failover");
     writes.start({ concurrency: 4, writesMax: 5000 });
-    await eventually("writes to flow", () => Promise.resolve(writes.acked.length >= 100 || undefined));
+    await eventually(
+      "writes to flow",
+      () => Promise.resolve(writes.acked.length >= 100 || undefined),
+    );
 
     await oldLeader.kill("SIGKILL");
     const killedAt = Date.now();
@@ -22,8 +25,10 @@ Deno.test("kill -9 of the leader during writes: a new leader within 3 s, no ackn
     assert(electionMs < 3000, `new leader after ${electionMs} ms`);
 
     const ackedBefore = writes.acked.length;
-    await eventually("writes to go on", () =>
-      Promise.resolve(writes.acked.length >= ackedBefore + 100 || undefined));
+    await eventually(
+      "writes to go on",
+      () => Promise.resolve(writes.acked.length >= ackedBefore + 100 || undefined),
+    );
     await writes.stop();
 
     for (const node of cluster.running()) await assertAllReadable(node, writes.acked);
@@ -97,13 +102,18 @@ Deno.test("every acknowledged write survives stopping all nodes and starting the
     // A crash of all of them at once, mid-stream.
     const more = new WriteStream(cluster, "crash");
     more.start({ concurrency: 8, writesMax: 2000 });
-    await eventually("writes to flow", () => Promise.resolve(more.acked.length >= 200 || undefined));
+    await eventually(
+      "writes to flow",
+      () => Promise.resolve(more.acked.length >= 200 || undefined),
+    );
     await Promise.all(cluster.nodes.map((node) => node.kill("SIGKILL")));
     await more.stop();
     await sleep(100);
     for (const node of cluster.nodes) node.start();
     await cluster.waitForLeader();
-    for (const node of cluster.nodes) await assertAllReadable(node, [...writes.acked, ...more.acked]);
+    for (const node of cluster.nodes) {
+      await assertAllReadable(node, [...writes.acked, ...more.acked]);
+    }
   } finally {
     await cluster.stop();
   }

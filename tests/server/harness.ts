@@ -124,11 +124,23 @@ export class TestNode {
   async json<T = Record<string, unknown>>(path: string, init?: RequestInit): Promise<T> {
     const response = await this.fetch(path, init);
     const text = await response.text();
-    assert(response.ok, `${init?.method ?? "GET"} ${path} on node ${this.id}: ${response.status} ${text}`);
+    assert(
+      response.ok,
+      `${init?.method ?? "GET"} ${path} on node ${this.id}: ${response.status} ${text}`,
+    );
     return JSON.parse(text) as T;
   }
 
-  async status(): Promise<{ role: string; leader: number | null; term: number; appliedIndex: number; commitIndex: number; snapshotIndex: number }> {
+  async status(): Promise<
+    {
+      role: string;
+      leader: number | null;
+      term: number;
+      appliedIndex: number;
+      commitIndex: number;
+      snapshotIndex: number;
+    }
+  > {
     return await this.json("/status");
   }
 }
@@ -184,13 +196,15 @@ export class TestCluster {
   async waitForLeader(timeoutMs = 15_000): Promise<TestNode> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const leaders = await Promise.all(this.running().map(async (node) => {
-        try {
-          return (await node.status()).leader;
-        } catch {
-          return null;
-        }
-      }));
+      const leaders = await Promise.all(
+        this.running().map(async (node) => {
+          try {
+            return (await node.status()).leader;
+          } catch {
+            return null;
+          }
+        }),
+      );
       const first = leaders[0];
       if (first && leaders.every((leader) => leader === first)) {
         const leader = this.nodes.find((node) => node.id === first);

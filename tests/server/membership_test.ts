@@ -50,7 +50,10 @@ Deno.test("a fourth node added with POST /cluster/members and --join serves read
     const exit = await victim.exited(20_000);
     equal(exit.code, 0, victim.log);
     const info = await leader.json<MemberList>("/cluster");
-    deepEqual(info.members.map((member) => member.id).sort(), [1, 2, 3, 4].filter((id) => id !== victim.id));
+    deepEqual(
+      info.members.map((member) => member.id).sort(),
+      [1, 2, 3, 4].filter((id) => id !== victim.id),
+    );
     const gone = await leader.fetch(`/cluster/members/${victim.id}`, { method: "DELETE" });
     equal(gone.status, 404);
     await gone.body?.cancel();

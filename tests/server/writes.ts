@@ -74,12 +74,14 @@ export async function assertAllReadable(
   const query = options.consistency ? `?consistency=${options.consistency}` : "";
   // A few at a time: thousands of parallel requests would only measure the test's own load.
   for (let i = 0; i < acked.length; i += 32) {
-    await Promise.all(acked.slice(i, i + 32).map(async ({ key, value, revision }) => {
-      const response = await node.fetch(`/kv/${key}${query}`);
-      const body = await response.text();
-      equal(response.status, 200, `node ${node.id} lost acknowledged write ${key}: ${body}`);
-      equal(body, value, `node ${node.id}: ${key}`);
-      equal(response.headers.get("etag"), `"${revision}"`, `node ${node.id}: ${key}`);
-    }));
+    await Promise.all(
+      acked.slice(i, i + 32).map(async ({ key, value, revision }) => {
+        const response = await node.fetch(`/kv/${key}${query}`);
+        const body = await response.text();
+        equal(response.status, 200, `node ${node.id} lost acknowledged write ${key}: ${body}`);
+        equal(body, value, `node ${node.id}: ${key}`);
+        equal(response.headers.get("etag"), `"${revision}"`, `node ${node.id}: ${key}`);
+      }),
+    );
   }
 }
