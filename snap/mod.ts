@@ -1,0 +1,13 @@
+/**
+ * Snapshot files: `<term>-<index>.snap` (16 hex digits each) in `<data-dir>/snap/`, each a small
+ * header (magic, version, lengths, CRC-32C over header and payload), the snapshot's metadata and
+ * the state machine's data; the format is in snapshot_file.ts. Files are written atomically
+ * (temporary file, sync, rename, directory sync); the newest five are kept; a corrupt file is
+ * skipped with a warning when loading.
+ *
+ * On restart the server asks the WAL for its snapshot markers and loads the newest snapshot the
+ * WAL knows of (`loadNewestAvailable`), then opens the WAL at it. Saving order: the snapshot file
+ * first, then the WAL marker (`Wal.saveSnapshot`), so a marker never names a missing file.
+ */
+export { snapshotFileName, Snapshotter, type SnapshotterOptions } from "./snapshotter.ts";
+export { SNAPSHOT_FILE_BYTES_MAX, SNAPSHOT_FORMAT_VERSION } from "./snapshot_file.ts";
