@@ -19,13 +19,19 @@
  *
  * ## Records
  *
- * A segment is a series of records, each starting at a multiple of 8 bytes:
+ * A segment is a series of records, each starting at a multiple of 16 bytes:
  *
  * ```
- * offset 0: u32 LE  lenType   payload length in the low 27 bits, record type in the high 5
- * offset 4: u32 LE  crc       CRC-32C of bytes 0..3 and the payload, continued from the chain
- * offset 8: payload (length bytes), then 0..7 zero bytes of padding to the next multiple of 8
+ * offset  0: u32 LE  lenType    payload length in the low 27 bits, record type in the high 5
+ * offset  4: u32 LE  crc        CRC-32C of bytes 0..3 and the payload, continued from the chain
+ * offset  8: u32 LE  headerCrc  CRC-32C of bytes 0..7 (starting from 0)
+ * offset 12: u32     zero
+ * offset 16: payload (length bytes), then 0..15 zero bytes of padding to the next multiple of 16
  * ```
+ *
+ * A 16-byte header at a multiple of 16 never straddles a 512-byte sector, so a crash leaves it
+ * whole or zero; with its own CRC, a damaged header (length, type, CRC) is always detected as
+ * corruption rather than mistaken for a torn write.
  *
  * A payload is at most 64 MiB. Integers in payloads are little-endian; "u64" fields hold
  * integers below 2^53. Record types:
@@ -55,13 +61,14 @@
  *
  * A crash can tear only the last, unsynced write, and a torn write leaves zeros (sectors that
  * never reached the disk) or a short file. So in the last segment the log ends at: the end of
- * the file; a header of 8 zero bytes (the preallocated tail); a record cut short by the end of
+ * the file; a header of 16 zero bytes (the preallocated tail); a record cut short by the end of
  * the file; or a record whose CRC fails and which holds a sector-bounded (512-byte) piece of
- * zeros. Non-zero bytes after that end are a torn tail: they are cut off on open, with a log
- * line saying how many bytes. Anything else wrong (a CRC mismatch, an unknown type, an
- * impossible length or payload, non-zero padding, a gap in the segment sequence), or any of the
- * above in a segment other than the last, is a `WalCorruptError` naming the file and byte
- * offset. Opening validates everything it reads before writing anything, so a corrupt WAL is
+ * zeros (which a flipped bit never makes; data that is itself 512 zero bytes in a record that
+ * fails its CRC would be taken for torn, as in etcd). Non-zero bytes after that end are a torn tail: they are cut off on open, with a log
+ * line saying how many bytes. Anything else wrong (a CRC mismatch, a header CRC mismatch, an
+ * unknown type, an impossible length or payload, non-zero padding, a gap in the segment
+ * sequence), or any of the above in a segment other than the last, is a `WalCorruptError`
+ * naming the file and byte offset. Opening validates everything it reads before writing anything, so a corrupt WAL is
  * left exactly as it was.
  *
  * ## Syncing

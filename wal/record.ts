@@ -1,6 +1,8 @@
 /**
- * WAL record framing (see the format in mod.ts): an 8-byte header holding the length, the type and
- * a CRC-32C chained from the previous record, then the payload, then zero padding to 8 bytes.
+ * WAL record framing (see the format in mod.ts): a 16-byte header holding the length, the type, a
+ * CRC-32C chained from the previous record and a CRC of the header itself, then the payload, then
+ * zero padding to 16 bytes. The header never straddles a 512-byte sector, so a torn write leaves
+ * it either whole or zero, and a header that fails its own CRC is corruption, never a torn write.
  */
 import { assert } from "./assert.ts";
 import { crc32c } from "./crc32c.ts";
@@ -14,8 +16,8 @@ export const RecordType = {
 } as const;
 export type RecordType = typeof RecordType[keyof typeof RecordType];
 
-export const HEADER_BYTES = 8;
-export const ALIGN_BYTES = 8;
+export const HEADER_BYTES = 16;
+export const ALIGN_BYTES = 16;
 /** Largest payload of one record: 64 MiB. The length field has 27 bits (128 MiB - 1). */
 export const RECORD_PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
 /** Sector size assumed by the torn-write rule. */
@@ -42,13 +44,15 @@ export function frameRecord(
 ): number {
   const { type, payloadBytes, prevCrc } = record;
   assert(payloadBytes >= 0 && payloadBytes <= RECORD_PAYLOAD_BYTES_MAX, "record payload size");
-  assert(offset % ALIGN_BYTES === 0, "records are 8-byte aligned");
+  assert(offset % ALIGN_BYTES === 0, "records are 16-byte aligned");
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   view.setUint32(offset, ((type << TYPE_SHIFT) | payloadBytes) >>> 0, true);
   const payloadStart = offset + HEADER_BYTES;
   let crc = crc32c(buf.subarray(offset, offset + 4), prevCrc);
   crc = crc32c(buf.subarray(payloadStart, payloadStart + payloadBytes), crc);
   view.setUint32(offset + 4, crc, true);
+  view.setUint32(offset + 8, crc32c(buf.subarray(offset, offset + 8)), true);
+  view.setUint32(offset + 12, 0, true);
   return crc;
 }
 
@@ -131,13 +135,19 @@ export function scanSegment(bytes: Uint8Array, isLast: boolean): SegmentScan {
       if (isLast) return torn("record header cut short");
       throw new RecordScanError(offset, "record header cut short");
     }
-    const lenType = view.getUint32(offset, true);
-    const storedCrc = view.getUint32(offset + 4, true);
-    if (lenType === 0 && storedCrc === 0) {
+    if (allZero(bytes, offset, offset + HEADER_BYTES)) {
       // Zeros: the preallocated end of the last segment (or a torn write whose header never
       // reached the disk).
       if (isLast) return torn("zero record header followed by data");
       throw new RecordScanError(offset, "zero record header");
+    }
+    const lenType = view.getUint32(offset, true);
+    const storedCrc = view.getUint32(offset + 4, true);
+    if (crc32c(bytes.subarray(offset, offset + 8)) !== view.getUint32(offset + 8, true)) {
+      throw new RecordScanError(offset, "record header CRC mismatch");
+    }
+    if (view.getUint32(offset + 12, true) !== 0) {
+      throw new RecordScanError(offset, "non-zero reserved header bytes");
     }
     const type = lenType >>> TYPE_SHIFT;
     const length = lenType & LENGTH_MASK;

@@ -446,7 +446,7 @@ export class Wal {
   }
 
   async #append(bytes: Uint8Array, sync: boolean): Promise<void> {
-    assert(bytes.length > 0 && bytes.length % 8 === 0, "appends are whole aligned records");
+    assert(bytes.length > 0 && bytes.length % 16 === 0, "appends are whole aligned records");
     try {
       await writeAll(this.#file, bytes);
       if (sync) await this.#file.syncData();
