@@ -5,15 +5,19 @@ export class BodyTooLargeError extends Error {
   override name = "BodyTooLargeError";
 }
 
-/** Preallocate from Content-Length only up to this; larger bodies grow as bytes really arrive. */
-const PREALLOCATE_BYTES_MAX = 64 * 1024 * 1024;
-
 /**
  * Reads the whole body of `req`, refusing (BodyTooLargeError) as soon as it exceeds `limitBytes`,
- * whatever Content-Length claims. A declared length is used to read into one buffer without copies.
+ * whatever the headers claim. A declared length (Content-Length, or the `lengthHeader` a streaming
+ * sender sets since chunked requests carry none) lets it read into one buffer without a copy;
+ * a body that turns out longer or shorter than declared is still read correctly.
  */
-export async function readBodyLimited(req: Request, limitBytes: number): Promise<Uint8Array> {
-  const declared = req.headers.get("content-length");
+export async function readBodyLimited(
+  req: Request,
+  options: { limitBytes: number; lengthHeader?: string },
+): Promise<Uint8Array> {
+  const { limitBytes } = options;
+  const declared = req.headers.get("content-length") ??
+    (options.lengthHeader === undefined ? null : req.headers.get(options.lengthHeader));
   let expected = -1;
   if (declared !== null) {
     const n = Number(declared);
@@ -29,7 +33,7 @@ export async function readBodyLimited(req: Request, limitBytes: number): Promise
     await reader.cancel();
     throw new BodyTooLargeError(`Body of at least ${n} bytes exceeds the limit of ${limitBytes}`);
   };
-  if (expected >= 0 && expected <= PREALLOCATE_BYTES_MAX) {
+  if (expected >= 0) {
     const buf = new Uint8Array(expected);
     let n = 0;
     for (;;) {

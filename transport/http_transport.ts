@@ -11,7 +11,8 @@
  *
  * Callbacks (`onUnreachable`, `onSnapshotStatus`) are never called from inside `send()`: they run
  * in a microtask, so the caller may send from within its own Ready handling. Nothing is called
- * after `close()` or, for a peer, after `removePeer()`.
+ * after `close()` or, for a peer, after `removePeer()`. After `close()`, `send`, `addPeer`,
+ * `updatePeer` and `removePeer` do nothing, so a late membership change cannot crash the caller.
  */
 
 import { type Logger, silentLogger } from "../raft/logger.ts";
@@ -23,6 +24,7 @@ import { SnapshotSender } from "./snapshot_sender.ts";
 import {
   HEADER_CLUSTER_ID,
   HEADER_FROM,
+  HEADER_SNAPSHOT_BYTES,
   HEADER_TO,
   MESSAGES_PATH,
   SNAPSHOT_PATH,
@@ -189,7 +191,7 @@ export class HttpTransport {
 
   /** Adds a peer, or points an existing one at `url`. Our own id is ignored. */
   addPeer(id: number, url: string): void {
-    this.#assertOpen();
+    if (this.#closed !== undefined) return;
     if (!(Number.isSafeInteger(id) && id > 0)) {
       throw new RangeError(`Peer id must be a positive integer, got ${id}`);
     }
@@ -217,7 +219,7 @@ export class HttpTransport {
 
   /** Points peer `id` at a new URL; requests already in flight finish against the old one. */
   updatePeer(id: number, url: string): void {
-    this.#assertOpen();
+    if (this.#closed !== undefined) return;
     const peer = this.#peers.get(id);
     if (peer === undefined) throw new RangeError(`Cannot update peer ${id}: no such peer`);
     const base = normalizeUrl(url);
@@ -301,7 +303,7 @@ export class HttpTransport {
 
   async #receiveMessages(req: Request): Promise<Response> {
     const from = this.#checkHeaders(req);
-    const body = await readBodyLimited(req, MESSAGES_BODY_BYTES_MAX);
+    const body = await readBodyLimited(req, { limitBytes: MESSAGES_BODY_BYTES_MAX });
     const messages = decodeBatch(body);
     this.#checkAddressed(messages, from);
     this.#delivered(from, messages, body.length);
@@ -320,7 +322,10 @@ export class HttpTransport {
     }
     this.#snapshotsReceiving++;
     try {
-      const body = await readBodyLimited(req, this.#snapshotBodyBytesMax);
+      const body = await readBodyLimited(req, {
+        limitBytes: this.#snapshotBodyBytesMax,
+        lengthHeader: HEADER_SNAPSHOT_BYTES,
+      });
       const m = decodeMessage(body, { messageBytesMax: this.#snapshotBodyBytesMax });
       if (m.type !== MessageType.MsgSnap || m.snapshot === undefined) {
         throw new RequestRejected(400, "bad_message", `Expected a MsgSnap, got type ${m.type}`);
@@ -469,10 +474,6 @@ export class HttpTransport {
     this.#peers.clear();
     await Promise.allSettled(stops);
     this.#client.close();
-  }
-
-  #assertOpen(): void {
-    if (this.#closed !== undefined) throw new Error(`Transport of node ${this.id} is closed`);
   }
 }
 

@@ -9,7 +9,13 @@ import { type Message, SnapshotStatus } from "../raft/types.ts";
 import { encodeMessageParts } from "./codec.ts";
 import { readTextPrefix } from "./body.ts";
 import type { SenderContext } from "./peer_sender.ts";
-import { HEADER_CLUSTER_ID, HEADER_FROM, HEADER_TO, SNAPSHOT_PATH } from "./protocol.ts";
+import {
+  HEADER_CLUSTER_ID,
+  HEADER_FROM,
+  HEADER_SNAPSHOT_BYTES,
+  HEADER_TO,
+  SNAPSHOT_PATH,
+} from "./protocol.ts";
 
 /** Slice of the body handed to the HTTP client at a time. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -87,7 +93,7 @@ export class SnapshotSender {
         body: sliceStream([head, data]),
         headers: {
           "content-type": "application/octet-stream",
-          "content-length": String(total),
+          [HEADER_SNAPSHOT_BYTES]: String(total),
           [HEADER_CLUSTER_ID]: this.#ctx.clusterId,
           [HEADER_FROM]: String(this.#ctx.localId),
           [HEADER_TO]: String(this.#id),
