@@ -1,9 +1,21 @@
 /**
- * Raft messages between peers over plain HTTP.
+ * Raft messages between peers over plain HTTP/1.1.
  *
- * `HttpTransport` sends each peer's messages as pipelined batches (`POST /raft/messages`) and
- * snapshots on their own route (`POST /raft/snapshot`); `handler` serves both routes. The wire
- * format is described in `codec.ts`.
+ * `HttpTransport` gives each peer a bounded queue drained by one pipeline of batched
+ * `POST /raft/messages` (one batch in flight by default, so a peer's messages stay in order), and a
+ * separate sender for snapshots on `POST /raft/snapshot`, so a snapshot never holds up heartbeats.
+ * `handler(req)` serves both routes; the server mounts it on its peer port.
+ *
+ * What the caller sees:
+ *  - `send(messages)` returns at once. A message that cannot be queued (queue full, peer down after
+ *    a failure, unknown peer) is dropped; raft resends from its log. Dropping reports the peer
+ *    through `onUnreachable`, as does every failed request.
+ *  - MsgSnap ends in exactly one `onSnapshotStatus(peer, Finish | Failure)` unless the peer is
+ *    removed or the transport closed first.
+ *  - Callbacks run in a microtask, never inside `send()`, and never after `close()`.
+ *  - Decoded messages alias the request body (entry data are views): don't mutate them.
+ *
+ * The wire format (versioned, varint based) is described at the top of `codec.ts`.
  */
 
 export {

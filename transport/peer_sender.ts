@@ -9,6 +9,7 @@
  * the peer; a success resets the backoff.
  */
 
+import assert from "node:assert/strict";
 import type { Logger } from "../raft/logger.ts";
 import type { Message } from "../raft/types.ts";
 import {
@@ -113,7 +114,15 @@ export class PeerSender {
       this.counters.messagesDropped++;
       return false;
     }
-    const bytes = encodedMessageSize(m);
+    let bytes: number;
+    try {
+      bytes = encodedMessageSize(m);
+    } catch (e) {
+      // A bug upstream (say, a negative index); raft recovers from a dropped message.
+      this.#ctx.logger.error(`Dropped raft message type ${m.type} to node ${this.id}: ${e}`);
+      this.counters.messagesDropped++;
+      return false;
+    }
     if (bytes > MESSAGE_BYTES_MAX || m.entries.length > ENTRIES_PER_MESSAGE_MAX) {
       this.#ctx.logger.error(
         `Dropped raft message type ${m.type} to node ${this.id}: ${bytes} bytes and ` +
@@ -141,7 +150,9 @@ export class PeerSender {
       this.#inflight.size < this.#limits.inflightBatchesMax
     ) {
       const batch = this.#takeBatch();
-      const p: Promise<void> = this.#post(batch).finally(() => {
+      const p: Promise<void> = this.#post(batch).catch((e) => {
+        this.#ctx.logger.error(`Raft batch to node ${this.id} failed unexpectedly: ${e}`);
+      }).finally(() => {
         this.#inflight.delete(p);
         this.pump();
       });
@@ -166,6 +177,7 @@ export class PeerSender {
       entries += e;
       n++;
     }
+    assert(n > 0, "takeBatch on an empty queue");
     let batch: Queued[];
     if (n === q.length) {
       batch = q;
@@ -174,10 +186,13 @@ export class PeerSender {
       batch = q.splice(0, n);
     }
     this.#queueBytes -= bytes;
+    // Invariant: queueBytes is the sum of the encoded sizes still queued.
+    assert(this.#queueBytes >= 0 && (this.#queue.length > 0 || this.#queueBytes === 0));
     return batch;
   }
 
   async #post(batch: Queued[]): Promise<void> {
+    // Sizes were computed at enqueue time; the encoder checks them again.
     const body = encodeBatch(batch.map((q) => q.message), batch.map((q) => q.bytes));
     const controller = new AbortController();
     const timer = setTimeout(() => {

@@ -73,7 +73,10 @@ export class SnapshotSender {
       return;
     }
     const controller = new AbortController();
-    const done = this.#post(m, controller).finally(() => {
+    const done = this.#post(m, controller).catch((e) => {
+      this.#ctx.logger.error(`Snapshot to node ${this.#id} failed unexpectedly: ${e}`);
+      if (!this.#stopped) this.#reportStatus(this.#id, SnapshotStatus.Failure);
+    }).finally(() => {
       this.#active = undefined;
     });
     this.#active = { controller, done };

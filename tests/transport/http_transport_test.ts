@@ -436,3 +436,43 @@ Deno.test("constructor options are validated", () => {
   assert.throws(() => new HttpTransport({ ...base, queueMessagesMax: 0 }), RangeError);
   assert.throws(() => new HttpTransport({ ...base, peers: new Map([[2, "nope"]]) }), TypeError);
 });
+
+Deno.test("an invalid message is dropped and logged, and a throwing onMessage does not fail the request", async () => {
+  const errors: string[] = [];
+  const logger = { debug() {}, info() {}, warn() {}, error: (m: string) => errors.push(m) };
+  const nodes = startNodes([1, 2], { logger });
+  const [n1, n2] = [byId(nodes, 1), byId(nodes, 2)];
+  try {
+    n1.transport.send([{ ...heartbeat(1, 2), term: -1 }, heartbeat(1, 2, 3)]);
+    assert.equal(n1.transport.stats().peers[0]!.messagesDropped, 1);
+    assert.match(errors[0] ?? "", /Dropped raft message type 8 to node 2: RangeError/);
+    await until(() => n2.received.length === 1, "the valid message");
+
+    const seen: Message[] = [];
+    const t = new HttpTransport({
+      id: 2,
+      clusterId: "test-cluster",
+      peers: new Map(),
+      logger,
+      onMessage(m) {
+        seen.push(m);
+        throw new Error("boom");
+      },
+      onUnreachable() {},
+      onSnapshotStatus() {},
+    });
+    const res = await t.handler(
+      new Request(`${n2.url}${MESSAGES_PATH}`, {
+        method: "POST",
+        headers: headers(1, 2),
+        body: encodeBatch([heartbeat(1, 2), heartbeat(1, 2)]),
+      }),
+    );
+    assert.equal(res.status, 204);
+    assert.equal(seen.length, 2);
+    assert.ok(errors.some((e) => /onMessage failed.*boom/.test(e)));
+    await t.close();
+  } finally {
+    await stopNodes(nodes);
+  }
+});
