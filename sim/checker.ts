@@ -1,0 +1,136 @@
+/**
+ * The safety invariants the simulator checks after every step, fed by what the nodes hand out in
+ * their Readys. Each method throws an InvariantViolation naming what broke.
+ *
+ * - Election safety (§5.2): at most one node leads a term. A node claims term T when it reports
+ *   itself leader at term T, or when it sends MsgApp/MsgHeartbeat/MsgSnap at term T (only leaders do).
+ * - Log matching / state machine safety (§5.3, §5.4.3): all nodes that know index I committed hold
+ *   the same entry (term, type, data) at I; entries are applied in index order and the state after
+ *   applying I is the same everywhere (a hash chain over the applied entries), so applied sequences
+ *   are prefixes of one another, snapshots included.
+ * - Conf changes applied at an index give the same ConfState everywhere.
+ */
+import type { ConfState, Entry } from "../raft/mod.ts";
+
+export class InvariantViolation extends Error {
+  override name = "InvariantViolation";
+}
+
+/** FNV-1a over the entry's data, mixed with its type. */
+export function entryKey(e: Entry): number {
+  let h = 0x811c9dc5 ^ e.type;
+  const d = e.data;
+  for (let i = 0; i < d.length; i++) {
+    h = Math.imul(h ^ d[i]!, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The state hash after applying entry (term, key) at `index` on top of state `prev`. */
+export function chainHash(prev: number, index: number, term: number, key: number): number {
+  let h = Math.imul(prev ^ key, 0x9e3779b1);
+  h = Math.imul(h ^ index, 0x85ebca6b);
+  h = Math.imul(h ^ term, 0xc2b2ae35);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+function confKey(cs: ConfState): string {
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b).join(",");
+  return `v=${sorted(cs.voters)} l=${sorted(cs.learners)} vo=${sorted(cs.votersOutgoing)} ` +
+    `ln=${sorted(cs.learnersNext)} auto=${cs.autoLeave}`;
+}
+
+export class Checker {
+  readonly #leaderOfTerm = new Map<number, number>();
+  /** index -> term / key of the entry known committed there. */
+  readonly #committedTerm: number[] = [];
+  readonly #committedKey: number[] = [];
+  /** index -> state hash after applying through index. */
+  readonly #chain: number[] = [];
+  readonly #confAt = new Map<number, string>();
+  /** The highest index any node reported applied. */
+  maxApplied = 0;
+
+  get terms(): number {
+    return this.#leaderOfTerm.size;
+  }
+
+  leaderOf(term: number): number | undefined {
+    return this.#leaderOfTerm.get(term);
+  }
+
+  /** Node `id` acts as leader of `term` (`how` says what showed it). */
+  leader(term: number, id: number, how: string): void {
+    const known = this.#leaderOfTerm.get(term);
+    if (known === undefined) this.#leaderOfTerm.set(term, id);
+    else if (known !== id) {
+      throw new InvariantViolation(
+        `election safety (§5.2): nodes ${known} and ${id} both lead term ${term} (${id} ${how})`,
+      );
+    }
+  }
+
+  /** Node `id` knows `e` committed. */
+  committed(id: number, e: Entry, how: string): void {
+    const key = entryKey(e);
+    const term = this.#committedTerm[e.index];
+    if (term === undefined) {
+      this.#committedTerm[e.index] = e.term;
+      this.#committedKey[e.index] = key;
+    } else if (term !== e.term || this.#committedKey[e.index] !== key) {
+      throw new InvariantViolation(
+        `state machine safety (§5.4.3): node ${id} ${how} entry ${e.index} at term ${e.term} ` +
+          `(key ${key}) but the committed entry there has term ${term} ` +
+          `(key ${this.#committedKey[e.index]})`,
+      );
+    }
+  }
+
+  /** The term of the committed entry at `index`, if a node reported one. */
+  committedTermAt(index: number): number | undefined {
+    return this.#committedTerm[index];
+  }
+
+  /** Node `id` applies `e` on top of state (prevIndex, prevHash); returns the new hash. */
+  applied(id: number, prevIndex: number, prevHash: number, e: Entry): number {
+    if (e.index !== prevIndex + 1) {
+      throw new InvariantViolation(
+        `node ${id} applied entry ${e.index} right after ${prevIndex} (applied out of order)`,
+      );
+    }
+    this.committed(id, e, "applied");
+    const hash = chainHash(prevHash, e.index, e.term, entryKey(e));
+    const known = this.#chain[e.index];
+    if (known === undefined) this.#chain[e.index] = hash;
+    else if (known !== hash) {
+      throw new InvariantViolation(
+        `applied sequences diverge: node ${id} reached a different state at index ${e.index}`,
+      );
+    }
+    if (e.index > this.maxApplied) this.maxApplied = e.index;
+    return hash;
+  }
+
+  /** Node `id` restores a state machine snapshot taken at `index` with state `hash`. */
+  restored(id: number, index: number, hash: number): void {
+    const known = this.#chain[index];
+    if (index > 0 && known !== hash) {
+      throw new InvariantViolation(
+        `node ${id} restored a snapshot at ${index} whose state differs from the applied ` +
+          `sequence (hash ${hash}, expected ${known})`,
+      );
+    }
+  }
+
+  /** Node `id` got `cs` from applying the conf change at `index`. */
+  conf(id: number, index: number, cs: ConfState): void {
+    const key = confKey(cs);
+    const known = this.#confAt.get(index);
+    if (known === undefined) this.#confAt.set(index, key);
+    else if (known !== key) {
+      throw new InvariantViolation(
+        `node ${id} applied the conf change at ${index} as {${key}}, another node as {${known}}`,
+      );
+    }
+  }
+}

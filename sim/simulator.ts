@@ -1,0 +1,827 @@
+/**
+ * A randomized, deterministic cluster simulator for the raft core.
+ *
+ * One run drives a cluster of RawNodes through `steps` random actions drawn from one seeded Rng:
+ * ticks, message deliveries over a faulty network (loss, duplication, reordering, partitions),
+ * proposals, ReadIndex requests, crashes and restarts, conf changes (voters, learners, joint
+ * consensus), leadership transfers and log compaction. A crashed node keeps only what it persisted
+ * in its MemoryStorage (hard state, entries, snapshot); its RawNode, unprocessed Ready and state
+ * machine are lost, and it restarts from its storage snapshot.
+ *
+ * After every step the Checker's safety invariants must hold (see checker.ts); then, with every
+ * fault healed and every node restarted, a leader must be elected and a new proposal committed and
+ * applied by all members within `livenessTicksMax` ticks. The same options give the same run.
+ */
+import {
+  type ConfChange,
+  ConfChangeTransition,
+  ConfChangeType,
+  type Config,
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  EntryType,
+  MemoryStorage,
+  type Message,
+  MessageType,
+  ProposalDroppedError,
+  RawNode,
+  type Ready,
+  type Snapshot,
+  SnapshotStatus,
+  StateType,
+} from "../raft/mod.ts";
+import { Checker, entryKey, InvariantViolation } from "./checker.ts";
+import { Rng } from "./rng.ts";
+
+/** Bound on messages in flight; a full network drops new messages, as a full transport queue does. */
+const QUEUE_MESSAGES_MAX = 4096;
+/** Bound on Readys one node handles in one step. */
+const READYS_PER_STEP_MAX = 4;
+/** Bound on messages delivered while the liveness phase settles one tick. */
+const SETTLE_MESSAGES_MAX = 20_000;
+/** Bound on members, so that conf changes do not grow the cluster without limit. */
+const MEMBERS_MAX = 7;
+
+export interface SimulationOptions {
+  seed: number;
+  steps: number;
+  /** Voters the cluster is bootstrapped with (ids 1..nodes). Default 5. */
+  nodes?: number;
+  /** Default: drawn from the seed. */
+  preVote?: boolean;
+  /** Default: drawn from the seed. */
+  checkQuorum?: boolean;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** Ticks the liveness phase may take. Default 40 election timeouts. */
+  livenessTicksMax?: number;
+  /** How many recent actions a failure report shows. Default 40. */
+  traceSize?: number;
+  /** Called with every action, for `--verbose`. */
+  onAction?: (step: number, action: string) => void;
+}
+
+export interface SimulationStats {
+  leaderTerms: number;
+  proposals: number;
+  reads: number;
+  maxApplied: number;
+  crashes: number;
+  confChanges: number;
+  transfers: number;
+  compactions: number;
+  snapshotsSent: number;
+  delivered: number;
+  dropped: number;
+  livenessTicks: number;
+}
+
+export type SimulationResult =
+  & { seed: number; stats: SimulationStats; preVote: boolean; checkQuorum: boolean }
+  & (
+    | { ok: true; steps: number; digest: string }
+    | { ok: false; step: number; phase: "steps" | "liveness"; violation: string; trace: string[] }
+  );
+
+/** One simulated machine: durable storage that survives crashes, and volatile state that does not. */
+class Host {
+  readonly id: number;
+  readonly storage = new MemoryStorage();
+  raw: RawNode | undefined;
+  /** Stopped for good (a removed member shuts down); never restarted. */
+  stopped = false;
+  // State machine: the applied index and a hash chain over the applied entries.
+  smIndex = 0;
+  smHash = 0;
+  confState: ConfState = {
+    voters: [],
+    learners: [],
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  };
+  // What the Readys reported (volatile).
+  term = 0;
+  role: StateType = StateType.Follower;
+  commit = 0;
+  /** Committed indexes up to here were compared with the checker's (durable view). */
+  checkedCommit = 0;
+
+  constructor(id: number) {
+    this.id = id;
+  }
+
+  get alive(): boolean {
+    return this.raw !== undefined;
+  }
+}
+
+function isMember(cs: ConfState, id: number): boolean {
+  return cs.voters.includes(id) || cs.learners.includes(id) || cs.votersOutgoing.includes(id) ||
+    cs.learnersNext.includes(id);
+}
+
+function isVoter(cs: ConfState, id: number): boolean {
+  return cs.voters.includes(id) || cs.votersOutgoing.includes(id);
+}
+
+function members(cs: ConfState): number[] {
+  return [...new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext])];
+}
+
+function encodeState(index: number, hash: number): Uint8Array {
+  const b = new Uint8Array(12);
+  const v = new DataView(b.buffer);
+  v.setFloat64(0, index);
+  v.setUint32(8, hash);
+  return b;
+}
+
+function decodeState(data: Uint8Array): { index: number; hash: number } {
+  if (data.length === 0) return { index: 0, hash: 0 };
+  if (data.length !== 12) throw new InvariantViolation(`snapshot data of ${data.length} bytes`);
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return { index: v.getFloat64(0), hash: v.getUint32(8) };
+}
+
+const TYPE_NAMES = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k]));
+
+function describe(m: Message): string {
+  return `${TYPE_NAMES[m.type]} ${m.from}->${m.to} t${m.term}`;
+}
+
+export class Simulation {
+  readonly #o: Required<Omit<SimulationOptions, "onAction">> & SimulationOptions;
+  readonly #rng: Rng;
+  readonly #checker = new Checker();
+  readonly #hosts = new Map<number, Host>();
+  #hostList: Host[] = [];
+  #queue: Message[] = [];
+  #groups = new Map<number, number>();
+  #nextId: number;
+  #proposalSeq = 0;
+  #readSeq = 0;
+  /** ReadIndex context -> the highest index applied anywhere when the read was issued. */
+  readonly #pendingReads = new Map<string, number>();
+  #trace: string[] = [];
+  /** The key of the liveness phase's proposal, and the index it was first applied at. */
+  #livenessKey = -1;
+  #livenessIndex = 0;
+  #step = 0;
+  // Fault rates, drawn per run.
+  readonly #lossRate: number;
+  readonly #dupRate: number;
+  readonly #reorderRate: number;
+  readonly #readyRate: number;
+  readonly #maxInflightMsgs: number;
+  readonly #maxSizePerMsg: number;
+  readonly stats: SimulationStats = {
+    leaderTerms: 0,
+    proposals: 0,
+    reads: 0,
+    maxApplied: 0,
+    crashes: 0,
+    confChanges: 0,
+    transfers: 0,
+    compactions: 0,
+    snapshotsSent: 0,
+    delivered: 0,
+    dropped: 0,
+    livenessTicks: 0,
+  };
+
+  constructor(options: SimulationOptions) {
+    this.#rng = new Rng(options.seed);
+    const electionTicks = options.electionTicks ?? 10;
+    this.#o = {
+      nodes: 5,
+      preVote: this.#rng.chance(0.5),
+      checkQuorum: this.#rng.chance(0.5),
+      electionTicks,
+      heartbeatTicks: 1,
+      livenessTicksMax: 40 * electionTicks,
+      traceSize: 40,
+      ...options,
+    };
+    this.#lossRate = this.#rng.pick([0, 0.01, 0.05, 0.15]);
+    this.#dupRate = this.#rng.pick([0, 0.01, 0.05]);
+    this.#reorderRate = this.#rng.pick([0, 0.1, 0.5]);
+    this.#readyRate = this.#rng.pick([1, 0.9, 0.6]);
+    this.#maxInflightMsgs = this.#rng.pick([1, 4, 256]);
+    this.#maxSizePerMsg = this.#rng.pick([64, 1024, 1 << 20]);
+    const peers = Array.from({ length: this.#o.nodes }, (_, i) => i + 1);
+    this.#nextId = this.#o.nodes + 1;
+    for (const id of peers) {
+      const host = this.#addHost(id);
+      host.raw = new RawNode(this.#config(host, 0));
+      host.raw.bootstrap(peers);
+    }
+  }
+
+  get preVote(): boolean {
+    return this.#o.preVote;
+  }
+
+  get checkQuorum(): boolean {
+    return this.#o.checkQuorum;
+  }
+
+  #addHost(id: number): Host {
+    const host = new Host(id);
+    this.#hosts.set(id, host);
+    this.#hostList = [...this.#hosts.values()].sort((a, b) => a.id - b.id);
+    return host;
+  }
+
+  #config(host: Host, applied: number): Config {
+    return {
+      id: host.id,
+      electionTicks: this.#o.electionTicks,
+      heartbeatTicks: this.#o.heartbeatTicks,
+      storage: host.storage,
+      applied,
+      preVote: this.#o.preVote,
+      checkQuorum: this.#o.checkQuorum,
+      maxInflightMsgs: this.#maxInflightMsgs,
+      maxSizePerMsg: this.#maxSizePerMsg,
+      random: this.#rng.fork().asFunction(),
+    };
+  }
+
+  #note(action: string): void {
+    this.#trace.push(`step ${this.#step}: ${action}`);
+    if (this.#trace.length > this.#o.traceSize * 2) {
+      this.#trace = this.#trace.slice(-this.#o.traceSize);
+    }
+    this.#o.onAction?.(this.#step, action);
+  }
+
+  /** Runs the whole simulation; never throws for a raft bug, it reports it. */
+  run(): SimulationResult {
+    const base = {
+      seed: this.#o.seed,
+      stats: this.stats,
+      preVote: this.#o.preVote,
+      checkQuorum: this.#o.checkQuorum,
+    };
+    let phase: "steps" | "liveness" = "steps";
+    try {
+      for (this.#step = 1; this.#step <= this.#o.steps; this.#step++) {
+        this.#randomAction();
+        this.#processReadys(false);
+      }
+      phase = "liveness";
+      this.#liveness();
+    } catch (err) {
+      const violation = err instanceof InvariantViolation
+        ? err.message
+        : `exception: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      this.#finishStats();
+      return {
+        ...base,
+        ok: false,
+        step: this.#step,
+        phase,
+        violation,
+        trace: this.#trace.slice(-this.#o.traceSize),
+      };
+    }
+    this.#finishStats();
+    const digest = this.#hostList.map((h) => `${h.id}:${h.smIndex}:${h.smHash.toString(16)}`)
+      .join(" ");
+    return { ...base, ok: true, steps: this.#o.steps, digest };
+  }
+
+  #finishStats(): void {
+    this.stats.leaderTerms = this.#checker.terms;
+    this.stats.maxApplied = this.#checker.maxApplied;
+  }
+
+  // --- actions ----------------------------------------------------------------------------------
+
+  #randomAction(): void {
+    const r = this.#rng.int(1000);
+    if (r < 300) this.#tickAll();
+    else if (r < 700) this.#deliver(this.#rng.between(1, 8));
+    else if (r < 820) this.#propose();
+    else if (r < 850) this.#read();
+    else if (r < 865) this.#partition();
+    else if (r < 890) this.#heal();
+    else if (r < 905) this.#crash();
+    else if (r < 935) this.#restart();
+    else if (r < 955) this.#confChange();
+    else if (r < 965) this.#transfer();
+    else if (r < 990) this.#compact();
+    else this.#campaign();
+  }
+
+  #live(): Host[] {
+    return this.#hostList.filter((h) => h.raw !== undefined);
+  }
+
+  /** The live node that reports itself leader at the highest term. */
+  #leader(): Host | undefined {
+    let best: Host | undefined;
+    for (const h of this.#hostList) {
+      if (h.raw === undefined || h.role !== StateType.Leader) continue;
+      if (best === undefined || h.term > best.term) best = h;
+    }
+    return best;
+  }
+
+  #tickAll(): void {
+    this.#note("tick");
+    for (const h of this.#hostList) h.raw?.tick();
+  }
+
+  #campaign(): void {
+    const live = this.#live();
+    if (live.length === 0) return;
+    const h = this.#rng.pick(live);
+    this.#note(`campaign ${h.id}`);
+    h.raw!.campaign();
+  }
+
+  #deliver(count: number): void {
+    for (let i = 0; i < count && this.#queue.length > 0; i++) {
+      const at = this.#rng.chance(this.#reorderRate) ? this.#rng.int(this.#queue.length) : 0;
+      const m = at === 0 ? this.#queue.shift()! : this.#queue.splice(at, 1)[0]!;
+      this.#deliverOne(m, true);
+    }
+  }
+
+  #deliverOne(m: Message, faulty: boolean): void {
+    const target = this.#hosts.get(m.to);
+    const cut = this.#groups.size > 0 &&
+      (this.#groups.get(m.from) ?? 0) !== (this.#groups.get(m.to) ?? 0);
+    if (
+      target?.raw === undefined || cut || (faulty && this.#rng.chance(this.#lossRate))
+    ) {
+      this.stats.dropped++;
+      this.#note(`drop ${describe(m)}`);
+      this.#reportDropped(m);
+      return;
+    }
+    if (faulty && this.#queue.length < QUEUE_MESSAGES_MAX && this.#rng.chance(this.#dupRate)) {
+      this.#queue.push(m);
+    }
+    this.stats.delivered++;
+    this.#note(`deliver ${describe(m)}`);
+    target.raw.step(m);
+    if (m.type === MessageType.MsgSnap) {
+      this.#hosts.get(m.from)?.raw?.reportSnapshot(m.to, SnapshotStatus.Finish);
+    }
+  }
+
+  /** What a transport tells its node when a message is lost. */
+  #reportDropped(m: Message): void {
+    const sender = this.#hosts.get(m.from)?.raw;
+    if (sender === undefined) return;
+    if (m.type === MessageType.MsgSnap) sender.reportSnapshot(m.to, SnapshotStatus.Failure);
+    else if (this.#rng.chance(0.2)) sender.reportUnreachable(m.to);
+  }
+
+  #send(m: Message): void {
+    if (m.type === MessageType.MsgSnap) this.stats.snapshotsSent++;
+    if (this.#queue.length >= QUEUE_MESSAGES_MAX) {
+      this.stats.dropped++;
+      this.#reportDropped(m);
+      return;
+    }
+    this.#queue.push(m);
+  }
+
+  #propose(): void {
+    const live = this.#live();
+    if (live.length === 0) return;
+    // Mostly to the leader, sometimes to a follower (forwarded).
+    const leader = this.#leader();
+    const h = leader !== undefined && this.#rng.chance(0.8) ? leader : this.#rng.pick(live);
+    const seq = ++this.#proposalSeq;
+    const data = new Uint8Array(8 + this.#rng.int(48));
+    new DataView(data.buffer).setUint32(0, seq);
+    new DataView(data.buffer).setUint32(4, this.#o.seed >>> 0);
+    this.#note(`propose #${seq} on ${h.id}`);
+    this.stats.proposals++;
+    try {
+      h.raw!.propose(data);
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+    }
+  }
+
+  #read(): void {
+    const live = this.#live();
+    if (live.length === 0) return;
+    const h = this.#rng.pick(live);
+    const ctx = `r${++this.#readSeq}`;
+    // Linearizability: the read must see every write applied anywhere before it was issued.
+    this.#pendingReads.set(ctx, this.#checker.maxApplied);
+    this.stats.reads++;
+    this.#note(`readIndex ${ctx} on ${h.id}`);
+    h.raw!.readIndex(new TextEncoder().encode(ctx));
+  }
+
+  #partition(): void {
+    const ids = this.#rng.shuffle(this.#hostList.map((h) => h.id));
+    this.#groups.clear();
+    if (this.#rng.chance(0.4)) {
+      this.#groups.set(ids[0]!, 1);
+      this.#note(`isolate ${ids[0]}`);
+      return;
+    }
+    const cut = this.#rng.between(1, ids.length - 1);
+    ids.forEach((id, i) => this.#groups.set(id, i < cut ? 1 : 2));
+    this.#note(`partition ${ids.slice(0, cut).join(",")} | ${ids.slice(cut).join(",")}`);
+  }
+
+  #heal(): void {
+    if (this.#groups.size === 0) return;
+    this.#note("heal");
+    this.#groups.clear();
+  }
+
+  #crash(host?: Host): void {
+    const live = this.#live();
+    const crashed = this.#hostList.filter((h) => !h.alive && !h.stopped).length;
+    if (host === undefined && (live.length === 0 || crashed >= 2)) return;
+    const h = host ?? this.#rng.pick(live);
+    this.#note(`crash ${h.id}`);
+    this.stats.crashes++;
+    h.raw = undefined;
+    // Volatile state is gone: the Readys it reports after restart start from scratch.
+    h.role = StateType.Follower;
+  }
+
+  #restart(host?: Host): void {
+    const down = this.#hostList.filter((h) => !h.alive && !h.stopped);
+    if (host === undefined && down.length === 0) return;
+    const h = host ?? this.#rng.pick(down);
+    this.#note(`restart ${h.id}`);
+    const snap = h.storage.snapshot();
+    const state = decodeState(snap.data);
+    if (state.index !== snap.metadata.index) {
+      throw new InvariantViolation(`node ${h.id} snapshot data at ${state.index} in a snapshot`);
+    }
+    this.#checker.restored(h.id, state.index, state.hash);
+    h.smIndex = state.index;
+    h.smHash = state.hash;
+    h.confState = structuredClone(snap.metadata.confState);
+    const hs = h.storage.initialState().hardState;
+    // Invariant: the commit index restarts at the persisted one, never below what was checked.
+    h.term = hs.term;
+    h.commit = hs.commit;
+    h.role = StateType.Follower;
+    h.raw = new RawNode(this.#config(h, snap.metadata.index));
+  }
+
+  #confChange(): void {
+    const leader = this.#leader();
+    if (leader === undefined) return;
+    const cc = this.#randomConfChange(leader.confState);
+    if (cc === undefined) return;
+    const summary = cc.changes.map((c) => `${["add", "remove", "learner"][c.type]} ${c.nodeId}`)
+      .join(", ");
+    this.#note(`confChange on ${leader.id} [${summary}] transition ${cc.transition}`);
+    for (const c of cc.changes) {
+      if (!this.#hosts.has(c.nodeId)) {
+        const h = this.#addHost(c.nodeId);
+        h.raw = new RawNode(this.#config(h, 0));
+      }
+    }
+    try {
+      leader.raw!.proposeConfChange(cc);
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+    }
+  }
+
+  /** A valid change against `cs` (etcd's confchange rules), or undefined. */
+  #randomConfChange(cs: ConfState): ConfChange | undefined {
+    const empty = new Uint8Array();
+    if (cs.votersOutgoing.length > 0) {
+      // In a joint config only leaving it is allowed.
+      if (cs.autoLeave) return undefined;
+      return { transition: ConfChangeTransition.Auto, changes: [], context: empty };
+    }
+    const joint = this.#rng.chance(0.3);
+    const count = joint ? 2 : 1;
+    const voters = new Set(cs.voters);
+    const learners = new Set(cs.learners);
+    const changes: ConfChange["changes"] = [];
+    const used = new Set<number>();
+    for (let i = 0; i < count; i++) {
+      const kind = this.#rng.int(4);
+      const memberIds = [...voters, ...learners].filter((id) => !used.has(id));
+      if (kind === 0 && voters.size + learners.size < MEMBERS_MAX) {
+        // A brand-new node (ids are never reused), as voter or learner.
+        const id = this.#nextId++;
+        const type = this.#rng.chance(0.5) ? ConfChangeType.AddNode : ConfChangeType.AddLearnerNode;
+        (type === ConfChangeType.AddNode ? voters : learners).add(id);
+        changes.push({ type, nodeId: id });
+        used.add(id);
+      } else if (kind === 1 && memberIds.length > 0) {
+        const id = this.#rng.pick(memberIds);
+        voters.delete(id);
+        learners.delete(id);
+        changes.push({ type: ConfChangeType.RemoveNode, nodeId: id });
+        used.add(id);
+      } else if (kind === 2 && learners.size > 0) {
+        const id = this.#rng.pick([...learners].filter((x) => !used.has(x)).concat([0]));
+        if (id === 0) continue;
+        learners.delete(id);
+        voters.add(id);
+        changes.push({ type: ConfChangeType.AddNode, nodeId: id });
+        used.add(id);
+      } else if (kind === 3 && voters.size > 1) {
+        const id = this.#rng.pick([...voters].filter((x) => !used.has(x)).concat([0]));
+        if (id === 0) continue;
+        voters.delete(id);
+        learners.add(id);
+        changes.push({ type: ConfChangeType.AddLearnerNode, nodeId: id });
+        used.add(id);
+      }
+    }
+    if (changes.length === 0 || voters.size === 0) return undefined;
+    let transition: ConfChangeTransition = ConfChangeTransition.Auto;
+    if (joint) {
+      transition = this.#rng.pick([
+        ConfChangeTransition.Auto,
+        ConfChangeTransition.JointImplicit,
+        ConfChangeTransition.JointExplicit,
+      ]);
+    } else {
+      // A simple change may change at most one voter; a demotion plus nothing else is fine.
+      const changed = [...voters].filter((v) => !cs.voters.includes(v)).length +
+        cs.voters.filter((v) => !voters.has(v)).length;
+      if (changed > 1) return undefined;
+    }
+    if (changes.length === 1 && transition === ConfChangeTransition.Auto && joint) {
+      // One change under Auto is a simple change: it must change at most one voter.
+      const changed = [...voters].filter((v) => !cs.voters.includes(v)).length +
+        cs.voters.filter((v) => !voters.has(v)).length;
+      if (changed > 1) return undefined;
+    }
+    return { transition, changes, context: empty };
+  }
+
+  #transfer(): void {
+    const leader = this.#leader();
+    if (leader === undefined) return;
+    const targets = leader.confState.voters.filter((id) => id !== leader.id);
+    if (targets.length === 0) return;
+    const to = this.#rng.pick(targets);
+    this.#note(`transferLeader ${leader.id} -> ${to}`);
+    this.stats.transfers++;
+    leader.raw!.transferLeader(to);
+  }
+
+  #compact(): void {
+    const live = this.#live();
+    if (live.length === 0) return;
+    const h = this.#rng.pick(live);
+    const snapIndex = h.storage.snapshot().metadata.index;
+    if (h.smIndex <= snapIndex || h.smIndex > h.storage.lastIndex()) return;
+    const keep = this.#rng.int(8);
+    this.#note(`compact ${h.id} snapshot at ${h.smIndex}, keep ${keep}`);
+    this.stats.compactions++;
+    h.storage.createSnapshot(h.smIndex, h.confState, encodeState(h.smIndex, h.smHash));
+    const to = h.smIndex - keep;
+    if (to > h.storage.firstIndex()) h.storage.compact(to);
+  }
+
+  // --- Ready processing and the invariants it feeds ---------------------------------------------
+
+  #processReadys(all: boolean): boolean {
+    let any = false;
+    for (const h of this.#hostList) {
+      for (let i = 0; i < READYS_PER_STEP_MAX; i++) {
+        if (h.raw === undefined || !h.raw.hasReady()) break;
+        if (!all && !this.#rng.chance(this.#readyRate)) break;
+        this.#handleReady(h, h.raw, h.raw.ready(), all);
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  #handleReady(h: Host, raw: RawNode, rd: Ready, calm: boolean): void {
+    const checker = this.#checker;
+    // 1. Persist the snapshot, the hard state and the entries.
+    if (rd.snapshot !== undefined) {
+      const meta = rd.snapshot.metadata;
+      const term = checker.committedTermAt(meta.index);
+      if (term !== undefined && term !== meta.term) {
+        throw new InvariantViolation(
+          `node ${h.id} got a snapshot at ${meta.index} term ${meta.term}, committed term ${term}`,
+        );
+      }
+      h.storage.applySnapshot(rd.snapshot);
+    }
+    const persistedCommit = h.storage.initialState().hardState.commit;
+    for (const e of rd.entries) {
+      // Invariant: a committed entry is never overwritten.
+      if (e.index <= persistedCommit) checker.committed(h.id, e, "overwrote committed");
+    }
+    if (rd.entries.length > 0) h.storage.append(rd.entries);
+    if (rd.hardState !== undefined) {
+      const hs = rd.hardState;
+      if (hs.commit < h.commit) {
+        throw new InvariantViolation(
+          `node ${h.id} commit index went from ${h.commit} down to ${hs.commit}`,
+        );
+      }
+      if (hs.term < h.term) {
+        throw new InvariantViolation(`node ${h.id} term went from ${h.term} down to ${hs.term}`);
+      }
+      h.term = hs.term;
+      h.commit = hs.commit;
+      h.storage.setHardState(hs);
+      this.#checkDurableCommit(h);
+    }
+    if (rd.softState !== undefined) h.role = rd.softState.raftState;
+    if (h.role === StateType.Leader) checker.leader(h.term, h.id, "reported leader");
+    // A rare crash after persisting, before sending or applying.
+    if (!calm && this.#rng.chance(0.002)) {
+      this.#crash(h);
+      return;
+    }
+    // 2. Send.
+    for (const m of rd.messages) {
+      if (
+        m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat ||
+        m.type === MessageType.MsgSnap
+      ) {
+        checker.leader(m.term, m.from, `sent ${describe(m)}`);
+      }
+      this.#send(m);
+    }
+    // 3. Apply the snapshot, then the committed entries.
+    if (rd.snapshot !== undefined) this.#restore(h, rd.snapshot);
+    for (const e of rd.committedEntries) this.#apply(h, raw, e);
+    for (const rs of rd.readStates) {
+      const ctx = new TextDecoder().decode(rs.requestCtx);
+      const minIndex = this.#pendingReads.get(ctx);
+      if (minIndex === undefined) continue;
+      this.#pendingReads.delete(ctx);
+      if (rs.index < minIndex) {
+        throw new InvariantViolation(
+          `linearizable read (ReadIndex) ${ctx} on node ${h.id} got index ${rs.index}, but ` +
+            `index ${minIndex} was already applied when the read was issued`,
+        );
+      }
+    }
+    // 4. Advance.
+    raw.advance();
+  }
+
+  /** Every entry this node durably marks committed must be the committed one. */
+  #checkDurableCommit(h: Host): void {
+    const commit = h.commit;
+    if (commit <= h.checkedCommit) return;
+    const last = h.storage.lastIndex();
+    if (commit > last) {
+      throw new InvariantViolation(
+        `node ${h.id} persisted commit ${commit} beyond its persisted log (last index ${last})`,
+      );
+    }
+    const lo = Math.max(h.checkedCommit + 1, h.storage.firstIndex());
+    if (lo <= commit) {
+      for (const e of h.storage.entries(lo, commit + 1)) {
+        this.#checker.committed(h.id, e, "persisted as committed");
+      }
+    }
+    h.checkedCommit = commit;
+  }
+
+  #restore(h: Host, snap: Snapshot): void {
+    const state = decodeState(snap.data);
+    if (state.index !== snap.metadata.index) {
+      throw new InvariantViolation(
+        `node ${h.id} got snapshot ${snap.metadata.index} holding state at ${state.index}`,
+      );
+    }
+    if (state.index < h.smIndex) {
+      throw new InvariantViolation(
+        `node ${h.id} restores snapshot ${state.index} behind its applied index ${h.smIndex}`,
+      );
+    }
+    this.#checker.restored(h.id, state.index, state.hash);
+    h.smIndex = state.index;
+    h.smHash = state.hash;
+    h.confState = structuredClone(snap.metadata.confState);
+    if (h.checkedCommit < state.index) h.checkedCommit = state.index;
+  }
+
+  #apply(h: Host, raw: RawNode, e: Entry): void {
+    h.smHash = this.#checker.applied(h.id, h.smIndex, h.smHash, e);
+    h.smIndex = e.index;
+    if (this.#livenessIndex === 0 && entryKey(e) === this.#livenessKey) {
+      this.#livenessIndex = e.index;
+    }
+    if (e.type === EntryType.ConfChange) {
+      const cs = raw.applyConfChange(decodeConfChange(e.data));
+      this.#checker.conf(h.id, e.index, cs);
+      h.confState = cs;
+      this.stats.confChanges++;
+    }
+  }
+
+  // --- liveness ---------------------------------------------------------------------------------
+
+  /** The newest config any node applied. */
+  #latestConf(): ConfState {
+    let best = this.#hostList[0]!;
+    for (const h of this.#hostList) if (h.smIndex > best.smIndex) best = h;
+    return best.confState;
+  }
+
+  #liveness(): void {
+    this.#note("liveness: heal everything, restart every node");
+    this.#groups.clear();
+    for (const h of this.#hostList) if (!h.alive && !h.stopped) this.#restart(h);
+    this.#settle();
+    const payload = new TextEncoder().encode(`liveness ${this.#o.seed}`);
+    this.#livenessKey = entryKey({ term: 0, index: 0, type: EntryType.Normal, data: payload });
+    let proposedTo: Host | undefined;
+    let proposedTerm = 0;
+    let committedAt = 0;
+    for (let t = 1; t <= this.#o.livenessTicksMax; t++) {
+      this.#step++;
+      this.stats.livenessTicks = t;
+      this.#stopRemoved();
+      for (const h of this.#hostList) h.raw?.tick();
+      this.#settle();
+      if (committedAt === 0) committedAt = this.#livenessIndex;
+      if (committedAt > 0) {
+        const cs = this.#latestConf();
+        const lagging = members(cs).filter((id) => {
+          const h = this.#hosts.get(id);
+          return h !== undefined && h.alive && h.smIndex < committedAt;
+        });
+        if (lagging.length === 0) return;
+        continue;
+      }
+      const leader = this.#leader();
+      if (leader === undefined || !isVoter(leader.confState, leader.id)) continue;
+      if (proposedTo !== leader || proposedTerm !== leader.term) {
+        proposedTo = leader;
+        proposedTerm = leader.term;
+        this.#note(`liveness: propose on leader ${leader.id} term ${leader.term}`);
+        try {
+          leader.raw!.propose(payload);
+        } catch (err) {
+          if (!(err instanceof ProposalDroppedError)) throw err;
+          proposedTo = undefined;
+        }
+        this.#settle();
+      }
+    }
+    const state = this.#hostList.map((h) =>
+      `${h.id}:${
+        h.stopped ? "stopped" : ["follower", "candidate", "leader", "precandidate"][h.role]
+      } t${h.term} c${h.commit} a${h.smIndex}`
+    ).join(", ");
+    throw new InvariantViolation(
+      committedAt === 0
+        ? `liveness: no proposal committed within ${this.#o.livenessTicksMax} ticks after ` +
+          `healing (${state})`
+        : `liveness: members did not apply index ${committedAt} within ` +
+          `${this.#o.livenessTicksMax} ticks after healing (${state})`,
+    );
+  }
+
+  /** Removed members shut down (as a server does once it applies its own removal). */
+  #stopRemoved(): void {
+    const cs = this.#latestConf();
+    for (const h of this.#hostList) {
+      if (h.stopped || isMember(cs, h.id)) continue;
+      // Only nodes that were members once; a node still joining keeps running.
+      if (h.smIndex === 0 && h.storage.lastIndex() === 0) continue;
+      this.#note(`liveness: stop removed node ${h.id}`);
+      h.raw = undefined;
+      h.stopped = true;
+    }
+  }
+
+  /** Delivers every message and handles every Ready until the cluster is quiet. */
+  #settle(): void {
+    for (let delivered = 0; delivered < SETTLE_MESSAGES_MAX;) {
+      const any = this.#processReadys(true);
+      if (this.#queue.length === 0) {
+        if (!any) return;
+        continue;
+      }
+      const batch = this.#queue;
+      this.#queue = [];
+      for (const m of batch) this.#deliverOne(m, false);
+      delivered += batch.length;
+    }
+    throw new InvariantViolation(`liveness: over ${SETTLE_MESSAGES_MAX} messages in one tick`);
+  }
+}
+
+export function simulate(options: SimulationOptions): SimulationResult {
+  return new Simulation(options).run();
+}
