@@ -115,12 +115,13 @@ interface LogRead {
 }
 
 /**
- * Reads segments `segs` in order without writing anything. Throws WalCorruptError for anything
+ * Reads segments `segs` in order without writing anything; collects entries after `snapshotIndex`
+ * only if `entries` (checking markers needs none, and released segments leave a gap before). Throws WalCorruptError for anything
  * but a torn tail of the last segment (`lastIsTail`), which is reported in `lastScan`.
  */
 async function readLog(
   dir: string,
-  options: { segs: SegmentName[]; snapshotIndex: number; lastIsTail: boolean },
+  options: { segs: SegmentName[]; snapshotIndex: number; lastIsTail: boolean; entries: boolean },
 ): Promise<LogRead> {
   const { segs, snapshotIndex } = options;
   assert(segs.length > 0, "readLog needs a segment");
@@ -139,6 +140,10 @@ async function readLog(
     } catch (e) {
       if (e instanceof RecordScanError) throw new WalCorruptError(path, e.offset, e.reason);
       throw e;
+    }
+    // Every segment starts with its seed and metadata records; new segments appear whole (rename).
+    if (scan.records.length < 2 || scan.records[1]!.type !== RecordType.Metadata) {
+      throw new WalCorruptError(path, 0, "segment lacks its CRC seed and metadata records");
     }
     for (const rec of scan.records) {
       try {
@@ -163,7 +168,7 @@ async function readLog(
           }
           case RecordType.Entry: {
             const e = decodeEntry(rec.payload);
-            if (e.index <= snapshotIndex) break;
+            if (!options.entries || e.index <= snapshotIndex) break;
             // A later entry at index i replaces everything from i on (a conflicting suffix).
             const keep = e.index - snapshotIndex - 1;
             if (keep > entries.length) {
@@ -195,8 +200,7 @@ async function readLog(
     lastScan = scan;
   }
   assert(lastScan !== undefined, "a segment was scanned");
-  const last = segs[segs.length - 1]!;
-  if (!metadata) throw new WalCorruptError(joinPath(dir, last.name), 0, "no metadata record");
+  assert(metadata !== undefined, "every segment has a metadata record");
   let lastIndex = snapshotIndex + entries.length;
   for (const m of markers) lastIndex = Math.max(lastIndex, m.index);
   return { metadata, hardState, entries, markers, lastScan, lastIndex };
@@ -282,7 +286,7 @@ export class Wal {
   static async readSnapshotMarkers(dir: string): Promise<WalSnapshotMarker[]> {
     const segs = await listSegments(dir);
     if (segs.length === 0) throw new Error(`Cannot read WAL in ${dir}: no segment files`);
-    const log = await readLog(dir, { segs, snapshotIndex: 0, lastIsTail: true });
+    const log = await readLog(dir, { segs, snapshotIndex: 0, lastIsTail: true, entries: false });
     return log.markers.filter((m) => m.index <= log.hardState.commit);
   }
 
@@ -300,7 +304,12 @@ export class Wal {
       throw new Error(`Cannot open WAL in ${dir} at index ${snap.index}: its segments start later`);
     }
     const segs = all.slice(start);
-    const log = await readLog(dir, { segs, snapshotIndex: snap.index, lastIsTail: true });
+    const log = await readLog(dir, {
+      segs,
+      snapshotIndex: snap.index,
+      lastIsTail: true,
+      entries: true,
+    });
     if (snap.index > 0) {
       const m = log.markers.find((x) => x.index === snap.index);
       if (!m) {
@@ -360,15 +369,13 @@ export class Wal {
     entries: Entry[],
     options: { sync?: boolean } = {},
   ): Promise<void> {
-    const first = entries[0];
-    if (first) {
+    return this.#run(async () => {
+      const first = entries[0];
       for (let i = 1; i < entries.length; i++) {
-        if (entries[i]!.index !== first.index + i) {
+        if (entries[i]!.index !== first!.index + i) {
           throw new RangeError(`Cannot save entries: index ${entries[i]!.index} is out of order`);
         }
       }
-    }
-    return this.#run(async () => {
       if (first && (first.index < 1 || first.index > this.#lastIndex + 1)) {
         throw new RangeError(
           `Cannot save entry ${first.index}: the WAL ends at index ${this.#lastIndex}`,
