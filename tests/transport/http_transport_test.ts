@@ -18,6 +18,7 @@ import {
   type TestNode,
   until,
 } from "./harness.ts";
+import { randomBytes, seededRandom } from "./random_messages.ts";
 
 function headers(from: number, to: number, clusterId = "test-cluster"): Record<string, string> {
   return { [HEADER_CLUSTER_ID]: clusterId, [HEADER_FROM]: String(from), [HEADER_TO]: String(to) };
@@ -475,4 +476,45 @@ Deno.test("an invalid message is dropped and logged, and a throwing onMessage do
   } finally {
     await stopNodes(nodes);
   }
+});
+
+Deno.test("with two batches in flight per peer every message still arrives exactly once", async () => {
+  const nodes = startNodes([1, 2], { inflightBatchesMax: 2, batchBytesMax: 2048 });
+  const [n1, n2] = [byId(nodes, 1), byId(nodes, 2)];
+  try {
+    for (let i = 0; i < 100; i++) n1.transport.send([append(1, 2, i * 2, 2, 100)]);
+    await until(() => n2.received.length === 100, "all messages");
+    const indexes = n2.received.map((m) => m.index).sort((a, b) => a - b);
+    assert.deepStrictEqual(indexes, Array.from({ length: 100 }, (_, i) => i * 2));
+    await until(() => n1.transport.stats().peers[0]!.messagesSent === 100, "sender counters");
+    assert.ok(n1.transport.stats().peers[0]!.batchesSent >= 2);
+  } finally {
+    await stopNodes(nodes);
+  }
+});
+
+Deno.test("random request bodies on either route always get 400, never a crash", async () => {
+  const t = new HttpTransport({
+    id: 1,
+    clusterId: "test-cluster",
+    peers: new Map(),
+    onMessage() {
+      throw new Error("nothing should be delivered");
+    },
+    onUnreachable() {},
+    onSnapshotStatus() {},
+  });
+  const seed = 777;
+  const random = seededRandom(seed);
+  for (let i = 0; i < 300; i++) {
+    const body = randomBytes(random, 300);
+    if (body.length > 0 && random() < 0.7) body[0] = 1;
+    const path = random() < 0.5 ? MESSAGES_PATH : SNAPSHOT_PATH;
+    const res = await t.handler(
+      new Request(`http://127.0.0.1${path}`, { method: "POST", headers: headers(2, 1), body }),
+    );
+    assert.equal(res.status, 400, `seed ${seed} request ${i}`);
+    await res.body?.cancel();
+  }
+  await t.close();
 });

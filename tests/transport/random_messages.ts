@@ -27,7 +27,7 @@ function randomNumber(random: () => number): number {
   return Number.MAX_SAFE_INTEGER - randomInt(random, 10);
 }
 
-export function randomBytes(random: () => number, max: number): Uint8Array {
+export function randomBytes(random: () => number, max: number): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(randomInt(random, max));
   for (let i = 0; i < b.length; i++) b[i] = randomInt(random, 255);
   return b;
