@@ -1,0 +1,62 @@
+/**
+ * The raft consensus core of raftkv, in the design of etcd's raft library: a pure, deterministic
+ * state machine (Raft paper §5, §6, §7 and the thesis' PreVote, CheckQuorum, ReadIndex,
+ * leadership transfer and joint consensus). Time enters only through `tick()`, randomness only
+ * through `Config.random`, and I/O only through `Ready`.
+ *
+ * ## The caller's order, for every Ready
+ *
+ * 1. **persist**: `snapshot` (if any), then `hardState` and `entries` to stable storage (fsync
+ *    when `mustSync`), and append them to the `Storage` raft reads (e.g. MemoryStorage);
+ * 2. **send** `messages` to the peers (only after step 1: they may promise what was persisted);
+ * 3. **apply** `snapshot`, then `committedEntries` to the state machine; a committed entry of
+ *    type ConfChange is decoded with `decodeConfChange` and handed to `applyConfChange`; serve
+ *    reads of `readStates` once applied >= their index;
+ * 4. **advance**: call `advance()`; only then is the next Ready produced.
+ *
+ * ## Usage
+ *
+ * ```ts
+ * import { MemoryStorage, Node } from "./raft/mod.ts";
+ * const storage = new MemoryStorage();
+ * const node = new Node({ id: 1, electionTicks: 10, heartbeatTicks: 1, storage });
+ * node.bootstrap([1, 2, 3]);                 // a new cluster; skip on restart
+ * setInterval(() => node.tick(), 100);       // the clock
+ * for await (const rd of node.ready()) {
+ *   if (rd.snapshot) storage.applySnapshot(rd.snapshot);
+ *   if (rd.hardState) storage.setHardState(rd.hardState);
+ *   storage.append(rd.entries);              // after the WAL write (+ fsync if rd.mustSync)
+ *   transport.send(rd.messages);
+ *   for (const e of rd.committedEntries) apply(e);
+ *   node.advance();
+ * }
+ * ```
+ *
+ * `RawNode` is the same without the async iterator (`hasReady()` / `ready()` / `advance()`).
+ */
+export * from "./types.ts";
+export { type Logger, silentLogger } from "./logger.ts";
+export { decodeConfChange, encodeConfChange } from "./conf_change_codec.ts";
+export {
+  CompactedError,
+  ProposalDroppedError,
+  SnapOutOfDateError,
+  SnapshotTemporarilyUnavailableError,
+  UnavailableError,
+} from "./errors.ts";
+export { type InitialState, MemoryStorage, type Storage } from "./storage.ts";
+export {
+  type Config,
+  DEFAULT_MAX_COMMITTED_SIZE_PER_READY,
+  DEFAULT_MAX_INFLIGHT_BYTES,
+  DEFAULT_MAX_INFLIGHT_MSGS,
+  DEFAULT_MAX_SIZE_PER_MSG,
+  DEFAULT_MAX_UNCOMMITTED_ENTRIES_SIZE,
+} from "./config.ts";
+export type { ReadOnlyOption } from "./read_only.ts";
+export { mustSync, RawNode } from "./raw_node.ts";
+export { Node } from "./node.ts";
+export type { ProgressStatus, Status } from "./status.ts";
+export type { ProgressState } from "./tracker/progress.ts";
+export { ConfChangeError } from "./confchange/changer.ts";
+export { RaftInvariantError } from "./util.ts";
