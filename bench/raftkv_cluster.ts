@@ -1,0 +1,315 @@
+// A 3-node raftkv cluster on 127.0.0.1 in a temporary directory, started exactly as SPEC.md says:
+//   deno run -A main.ts start-server --id N --peers <3 peer URLs> --client-port P --data-dir D
+// with default settings (fsync on, --snapshot-count 10000). Node i listens for clients on
+// i·10000+2379 and for peers on i·10000+2380 (the ports of `deno task cluster`), plus an optional
+// offset. Slot 4 is used only by the scale run's wiped-and-re-added member.
+
+import { fileURLToPath } from "node:url";
+import { assertPortFree, runCommand, ServerProcess, sleep, waitFor } from "./proc.ts";
+import {
+  type BenchCluster,
+  type BenchNode,
+  httpJson,
+  httpRequest,
+  type NodeView,
+} from "./system.ts";
+
+/** Repository root: main.ts is started from here. */
+export const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url)).replace(/\/$/, "");
+
+/** raftkv's default --snapshot-count (SPEC.md). */
+export const RAFTKV_SNAPSHOT_COUNT = 10000;
+
+const NODES = 3;
+
+export interface RaftkvOptions {
+  /** Entry file relative to the repository root (default main.ts). */
+  main?: string;
+  /** Added to every port (default 0: 12379/12380, 22379/22380, 32379/32380). */
+  portOffset?: number;
+  timeoutMs?: number;
+}
+
+interface Node {
+  slot: number;
+  dataDir: string;
+  proc: ServerProcess;
+  args: string[];
+}
+
+interface StatusResponse {
+  id?: number;
+  role?: string;
+  term?: number;
+  leader?: number | null;
+  commitIndex?: number;
+  appliedIndex?: number;
+  snapshotIndex?: number;
+}
+
+export class RaftkvCluster implements BenchCluster {
+  readonly system = "raftkv" as const;
+  readonly luaScript = "raftkv.lua";
+  readonly version: string;
+  #root: string;
+  #main: string;
+  #offset: number;
+  #nodes: Node[] = [];
+
+  private constructor(root: string, version: string, options: RaftkvOptions) {
+    this.#root = root;
+    this.version = version;
+    this.#main = options.main ?? "main.ts";
+    this.#offset = options.portOffset ?? 0;
+  }
+
+  static async start(root: string, options: RaftkvOptions = {}): Promise<RaftkvCluster> {
+    const main = options.main ?? "main.ts";
+    try {
+      await Deno.stat(`${REPO_ROOT}/${main}`);
+    } catch {
+      throw new Error(`Cannot start raftkv: ${REPO_ROOT}/${main} does not exist yet`);
+    }
+    const cluster = new RaftkvCluster(root, await raftkvVersion(), options);
+    for (let slot = 1; slot <= NODES; slot++) {
+      assertPortFree(cluster.#clientPort(slot), "raftkv");
+      assertPortFree(cluster.#peerPort(slot), "raftkv");
+    }
+    const peers = [1, 2, 3].map((s) => cluster.#peerUrl(s)).join(",");
+    for (let slot = 1; slot <= NODES; slot++) {
+      await cluster.#spawn(slot, ["--peers", peers]);
+    }
+    try {
+      await cluster.waitForLeader(options.timeoutMs ?? 60_000);
+    } catch (err) {
+      const tails = await cluster.logTails(8);
+      await cluster.stop();
+      throw new Error(`raftkv cluster did not start: ${(err as Error).message}\n${tails}`);
+    }
+    return cluster;
+  }
+
+  #clientPort(slot: number): number {
+    return slot * 10000 + 2379 + this.#offset;
+  }
+  #peerPort(slot: number): number {
+    return slot * 10000 + 2380 + this.#offset;
+  }
+  #clientUrl(slot: number): string {
+    return `http://127.0.0.1:${this.#clientPort(slot)}`;
+  }
+  #peerUrl(slot: number): string {
+    return `http://127.0.0.1:${this.#peerPort(slot)}`;
+  }
+
+  async #spawn(slot: number, extraArgs: string[]): Promise<Node> {
+    const dataDir = `${this.#root}/raftkv-${slot}`;
+    const args = [
+      "run",
+      "-A",
+      this.#main,
+      "start-server",
+      "--id",
+      String(slot),
+      ...extraArgs,
+      "--client-port",
+      String(this.#clientPort(slot)),
+      "--data-dir",
+      dataDir,
+    ];
+    const proc = await ServerProcess.spawn({
+      name: `raftkv node ${slot}`,
+      cmd: Deno.execPath(),
+      args,
+      cwd: REPO_ROOT,
+      logFile: `${this.#root}/raftkv-${slot}.log`,
+    });
+    const node: Node = { slot, dataDir, proc, args };
+    const existing = this.#nodes.findIndex((n) => n.slot === slot);
+    if (existing >= 0) this.#nodes[existing] = node;
+    else this.#nodes.push(node);
+    return node;
+  }
+
+  nodes(): BenchNode[] {
+    return this.#nodes.map((n, index) => ({
+      index,
+      clientUrl: this.#clientUrl(n.slot),
+      pid: n.proc.pid,
+      dataDir: n.dataDir,
+    }));
+  }
+
+  async #status(slot: number): Promise<StatusResponse> {
+    return await httpJson(`${this.#clientUrl(slot)}/status`, { timeoutMs: 3000 }) as StatusResponse;
+  }
+
+  async views(): Promise<NodeView[]> {
+    const out: NodeView[] = [];
+    await Promise.all(this.#nodes.map(async (n, index) => {
+      try {
+        const s = await this.#status(n.slot);
+        const leader = this.#nodes.findIndex((x) => x.slot === s.leader);
+        out.push({
+          index,
+          term: s.term ?? 0,
+          leader: leader >= 0 ? leader : undefined,
+          appliedIndex: s.appliedIndex ?? 0,
+        });
+      } catch { /* not answering: left out */ }
+    }));
+    return out.sort((a, b) => a.index - b.index);
+  }
+
+  waitForLeader(timeoutMs: number): Promise<number> {
+    return waitFor("a raftkv leader that every node agrees on", async () => {
+      const dead = this.#nodes.find((n) => n.proc.exited);
+      if (dead !== undefined) {
+        throw new Error(`raftkv node ${dead.slot} exited: ${await dead.proc.logTail(5)}`);
+      }
+      const health = await Promise.all(
+        this.#nodes.map((n) =>
+          httpRequest(`${this.#clientUrl(n.slot)}/health`, { timeoutMs: 2000 })
+        ),
+      );
+      if (health.some((h) => h.status !== 200)) return undefined;
+      const views = await this.views();
+      if (views.length !== this.#nodes.length) return undefined;
+      const leader = views[0]?.leader;
+      if (leader === undefined || !views.every((v) => v.leader === leader)) return undefined;
+      return leader;
+    }, { timeoutMs, intervalMs: 200 });
+  }
+
+  countKeys(_prefix: string): Promise<number | undefined> {
+    // GET /kv?prefix= pages through items; counting 10^6 keys that way costs more than it tells.
+    return Promise.resolve(undefined);
+  }
+
+  async readLength(nodeIndex: number, key: string): Promise<number | undefined> {
+    const n = this.#nodes[nodeIndex]!;
+    const r = await httpRequest(
+      `${this.#clientUrl(n.slot)}/kv/${encodeURIComponent(key)}?consistency=serializable`,
+    );
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`GET ${key}: HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+    return new TextEncoder().encode(r.text).length;
+  }
+
+  /** snapshotIndex and appliedIndex of every node (undefined for a node that does not answer). */
+  async snapshotIndexes(): Promise<({ snapshot: number; applied: number } | undefined)[]> {
+    return await Promise.all(this.#nodes.map(async (n) => {
+      try {
+        const s = await this.#status(n.slot);
+        return { snapshot: s.snapshotIndex ?? 0, applied: s.appliedIndex ?? 0 };
+      } catch {
+        return undefined;
+      }
+    }));
+  }
+
+  /** Size of the newest snapshot file (<data-dir>/snap/*.snap) of a node, if any. */
+  async newestSnapshotBytes(nodeIndex: number): Promise<number | undefined> {
+    const dir = `${this.#nodes[nodeIndex]!.dataDir}/snap`;
+    let newest: { name: string; size: number } | undefined;
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (!e.isFile || !e.name.endsWith(".snap")) continue;
+        if (newest === undefined || e.name > newest.name) {
+          newest = { name: e.name, size: (await Deno.stat(`${dir}/${e.name}`)).size };
+        }
+      }
+    } catch {
+      return undefined;
+    }
+    return newest?.size;
+  }
+
+  /** Stops a node with SIGTERM and starts it again on its data; seconds until /health is 200. */
+  async restartNode(nodeIndex: number, timeoutMs: number): Promise<number> {
+    const n = this.#nodes[nodeIndex]!;
+    await n.proc.stop(10_000);
+    const t0 = performance.now();
+    const extra = n.args.slice(n.args.indexOf("--id") + 2, n.args.indexOf("--client-port"));
+    await this.#spawn(n.slot, extra);
+    await waitFor(`raftkv node ${n.slot} healthy after restart`, async () => {
+      const h = await httpRequest(`${this.#clientUrl(n.slot)}/health`, { timeoutMs: 2000 });
+      return h.status === 200 ? true : undefined;
+    }, { timeoutMs, intervalMs: 20 });
+    return (performance.now() - t0) / 1000;
+  }
+
+  /**
+   * Replaces a node by a new, empty one on slot 4 (DELETE /cluster/members/<id>, wipe,
+   * POST /cluster/members, start with --join) and measures the time from its start until it has
+   * applied everything the leader had applied when it started (by snapshot: the leader's log is
+   * compacted after every --snapshot-count entries).
+   */
+  async replaceWithEmptyNode(
+    nodeIndex: number,
+    timeoutMs: number,
+  ): Promise<{ seconds: number; targetIndex: number; healthySeconds: number }> {
+    const old = this.#nodes[nodeIndex]!;
+    const leaderIndex = await this.waitForLeader(30_000);
+    const api = this.#clientUrl(this.#nodes[leaderIndex]!.slot);
+    await httpJson(`${api}/cluster/members/${old.slot}`, { method: "DELETE", timeoutMs: 30_000 });
+    await old.proc.stop(10_000);
+    await Deno.remove(old.dataDir, { recursive: true });
+    this.#nodes.splice(nodeIndex, 1);
+
+    const slot = 4;
+    assertPortFree(this.#clientPort(slot), "raftkv");
+    assertPortFree(this.#peerPort(slot), "raftkv");
+    await httpJson(`${api}/cluster/members`, {
+      method: "POST",
+      body: JSON.stringify({ id: slot, peerURL: this.#peerUrl(slot) }),
+      timeoutMs: 30_000,
+    });
+    const peers = this.#nodes.map((n) => `${n.slot}=${this.#peerUrl(n.slot)}`)
+      .concat(`${slot}=${this.#peerUrl(slot)}`).join(",");
+    const target = (await this.#status(this.#nodes[0]!.slot)).appliedIndex ?? 0;
+    const t0 = performance.now();
+    await this.#spawn(slot, ["--peers", peers, "--join"]);
+    let healthySeconds = 0;
+    await waitFor(`new raftkv node to reach applied index ${target}`, async () => {
+      const s = await this.#status(slot);
+      if (healthySeconds === 0) healthySeconds = (performance.now() - t0) / 1000;
+      return (s.appliedIndex ?? 0) >= target ? true : undefined;
+    }, { timeoutMs, intervalMs: 20 });
+    return { seconds: (performance.now() - t0) / 1000, targetIndex: target, healthySeconds };
+  }
+
+  pids(): number[] {
+    return this.#nodes.map((n) => n.proc.pid);
+  }
+
+  deadMembers(): string[] {
+    return this.#nodes.filter((n) => n.proc.exited).map((n) => `node ${n.slot}`);
+  }
+
+  async logTails(lines: number): Promise<string> {
+    const parts = await Promise.all(
+      this.#nodes.map(async (n) =>
+        `--- raftkv node ${n.slot} (${n.proc.logFile})\n${await n.proc.logTail(lines)}`
+      ),
+    );
+    return parts.join("\n");
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#nodes.map((n) => n.proc.stop(10_000)));
+    await sleep(100);
+  }
+}
+
+/** The commit of the working tree (raftkv has no version number yet). */
+export async function raftkvVersion(): Promise<string> {
+  try {
+    const sha = (await runCommand("git", ["-C", REPO_ROOT, "rev-parse", "--short", "HEAD"])).trim();
+    const dirty = (await runCommand("git", ["-C", REPO_ROOT, "status", "--porcelain", "--", "."]))
+      .trim() !== "";
+    return `commit ${sha}${dirty ? " (+ uncommitted changes)" : ""}`;
+  } catch {
+    return "unknown commit";
+  }
+}

@@ -1,0 +1,295 @@
+// Markdown report of a benchmark run (pure: formatting only, no I/O).
+
+export type SystemName = "raftkv" | "etcd";
+
+/** One measured point: one system, one workload, one concurrency. */
+export interface PointResult {
+  system: SystemName;
+  workload: string;
+  connections: number;
+  opsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  /** Non-2xx answers plus socket errors. */
+  errors: number;
+  requests: number;
+  /** utime + stime of the system's three server processes during the point. */
+  serverCpuSeconds: number;
+  wrkCpuSeconds: number;
+  /** Busy CPU of the whole machine during the point minus servers and wrk (other work). */
+  otherCpuSeconds: number;
+  durationSeconds: number;
+  /** True when a raft term changed during the point (an election happened). */
+  termChanged: boolean;
+}
+
+export interface RunInfo {
+  date: string;
+  command: string;
+  denoVersion: string;
+  raftkvVersion: string | undefined;
+  etcdVersion: string | undefined;
+  wrkVersion: string;
+  cpus: number;
+  cpuModel: string;
+  memoryBytes: number;
+  loadAverageStart: string;
+  loadAverageEnd: string;
+  /** Busy share of the machine's CPU over the whole run, 0..1. */
+  machineBusyShare: number | undefined;
+  dataDirFilesystem: string;
+  durationSeconds: number;
+  wrkThreads: number;
+  valueBytes: number;
+  preloadedKeys: number;
+  notes: string[];
+}
+
+/** Side-by-side results of the --scale run for one system; undefined fields were not measured. */
+export interface ScaleResult {
+  system: SystemName;
+  keys: number;
+  loadOk: number | undefined;
+  loadSeconds: number | undefined;
+  loadErrors: number | undefined;
+  rssBytes: number[];
+  dataDirBytes: number[];
+  snapshotBytes: number | undefined;
+  snapshotSeconds: number | undefined;
+  snapshotMethod: string;
+  restartToHealthySeconds: number | undefined;
+  catchUpSeconds: number | undefined;
+  catchUpTargetIndex: number | undefined;
+  duringSnapshotOpsPerSecond: number | undefined;
+  duringSnapshotP99Ms: number | undefined;
+  duringSnapshotErrors: number | undefined;
+  snapshotsSeenDuringLoad: number | undefined;
+  termBefore: number | undefined;
+  termAfter: number | undefined;
+  errors: string[];
+}
+
+/** "1234", "12.3", "1.23", "0.123": three significant digits below 1000, integers above. */
+export function formatNumber(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return "n/a";
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toString();
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  if (a === 0) return "0";
+  return v.toPrecision(2);
+}
+
+/** raftkv/etcd as "0.42×"; "n/a" when either side is missing or the divisor is 0. */
+export function formatRatio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) {
+    return "n/a";
+  }
+  return `${formatNumber(a / b)}×`;
+}
+
+export function formatBytes(v: number | undefined): string {
+  if (v === undefined) return "n/a";
+  if (v >= 1024 * 1024 * 1024) return `${(v / (1024 * 1024 * 1024)).toFixed(2)} GiB`;
+  if (v >= 1024 * 1024) return `${(v / (1024 * 1024)).toFixed(1)} MiB`;
+  if (v >= 1024) return `${(v / 1024).toFixed(1)} KiB`;
+  return `${v} B`;
+}
+
+/** Server CPU microseconds per successful operation. */
+export function cpuMicrosPerOp(p: PointResult): number | undefined {
+  const ops = p.opsPerSecond * p.durationSeconds;
+  return ops > 0 ? (p.serverCpuSeconds * 1e6) / ops : undefined;
+}
+
+function row(cells: string[]): string {
+  return `| ${cells.join(" | ")} |`;
+}
+
+const POINT_HEADER = [
+  "workload",
+  "conns",
+  "system",
+  "ops/s",
+  "p50 ms",
+  "p99 ms",
+  "p99.9 ms",
+  "errors",
+  "server CPU s",
+  "server CPU µs/op",
+  "wrk CPU s",
+  "other CPU s",
+];
+
+function pointCells(p: PointResult): string[] {
+  return [
+    formatNumber(p.opsPerSecond),
+    formatNumber(p.p50Ms),
+    formatNumber(p.p99Ms),
+    formatNumber(p.p999Ms),
+    `${p.errors}`,
+    formatNumber(p.serverCpuSeconds),
+    formatNumber(cpuMicrosPerOp(p)),
+    formatNumber(p.wrkCpuSeconds),
+    formatNumber(p.otherCpuSeconds),
+  ];
+}
+
+/**
+ * The results table: per (workload, conns) one row per system, then a `raftkv/etcd` row with
+ * the ratio of each figure when both systems ran. Points keep the order in which they were given.
+ */
+export function formatPointsTable(points: PointResult[]): string {
+  const lines = [row(POINT_HEADER), row(POINT_HEADER.map(() => "---"))];
+  const keys: string[] = [];
+  const groups = new Map<string, PointResult[]>();
+  for (const p of points) {
+    const key = `${p.workload}\u0000${p.connections}`;
+    if (!groups.has(key)) {
+      groups.set(key, []);
+      keys.push(key);
+    }
+    groups.get(key)!.push(p);
+  }
+  for (const key of keys) {
+    const group = groups.get(key)!;
+    const order: SystemName[] = ["raftkv", "etcd"];
+    const sorted = [...group].sort((a, b) => order.indexOf(a.system) - order.indexOf(b.system));
+    for (const p of sorted) {
+      const system = p.termChanged ? `${p.system} (election)` : p.system;
+      lines.push(row([p.workload, `${p.connections}`, system, ...pointCells(p)]));
+    }
+    const r = group.find((p) => p.system === "raftkv");
+    const e = group.find((p) => p.system === "etcd");
+    if (r !== undefined && e !== undefined) {
+      lines.push(row([
+        r.workload,
+        `${r.connections}`,
+        "**raftkv/etcd**",
+        formatRatio(r.opsPerSecond, e.opsPerSecond),
+        formatRatio(r.p50Ms, e.p50Ms),
+        formatRatio(r.p99Ms, e.p99Ms),
+        formatRatio(r.p999Ms, e.p999Ms),
+        "",
+        formatRatio(r.serverCpuSeconds, e.serverCpuSeconds),
+        formatRatio(cpuMicrosPerOp(r), cpuMicrosPerOp(e)),
+        "",
+        "",
+      ]));
+    }
+  }
+  return lines.join("\n");
+}
+
+function perNode(values: number[], format: (v: number) => string): string {
+  return values.length === 0 ? "n/a" : values.map(format).join(" / ");
+}
+
+function sum(values: number[]): number | undefined {
+  return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
+}
+
+/** The --scale table: one row per figure, columns raftkv, etcd and their ratio. */
+export function formatScaleTable(results: ScaleResult[]): string {
+  const r = results.find((x) => x.system === "raftkv");
+  const e = results.find((x) => x.system === "etcd");
+  const cols = [r, e].filter((x): x is ScaleResult => x !== undefined);
+  const header = ["figure", ...cols.map((c) => c.system)];
+  const both = r !== undefined && e !== undefined;
+  if (both) header.push("raftkv/etcd");
+  const lines = [row(header), row(header.map(() => "---"))];
+  const add = (
+    name: string,
+    get: (s: ScaleResult) => number | undefined,
+    format: (v: number | undefined) => string,
+  ) => {
+    const cells = [name, ...cols.map((c) => format(get(c)))];
+    if (both) cells.push(formatRatio(get(r), get(e)));
+    lines.push(row(cells));
+  };
+  const addText = (name: string, get: (s: ScaleResult) => string) => {
+    const cells = [name, ...cols.map(get)];
+    if (both) cells.push("");
+    lines.push(row(cells));
+  };
+  add("keys written (2xx)", (s) => s.loadOk, formatNumber);
+  add("load time s", (s) => s.loadSeconds, formatNumber);
+  add(
+    "load ops/s",
+    (s) =>
+      s.loadOk !== undefined && s.loadSeconds !== undefined && s.loadSeconds > 0
+        ? s.loadOk / s.loadSeconds
+        : undefined,
+    formatNumber,
+  );
+  add("load errors", (s) => s.loadErrors, formatNumber);
+  addText("VmRSS per node", (s) => perNode(s.rssBytes, formatBytes));
+  add("VmRSS total", (s) => sum(s.rssBytes), formatBytes);
+  addText("data dir per node", (s) => perNode(s.dataDirBytes, formatBytes));
+  add("snapshot size", (s) => s.snapshotBytes, formatBytes);
+  add("snapshot time s", (s) => s.snapshotSeconds, formatNumber);
+  addText("snapshot measured as", (s) => s.snapshotMethod);
+  add("restarted follower: start to healthy s", (s) => s.restartToHealthySeconds, formatNumber);
+  add("wiped follower: start to caught up s", (s) => s.catchUpSeconds, formatNumber);
+  add("write ops/s at 64 conns during snapshot", (s) => s.duringSnapshotOpsPerSecond, formatNumber);
+  add("write p99 ms during snapshot", (s) => s.duringSnapshotP99Ms, formatNumber);
+  add("write errors during snapshot", (s) => s.duringSnapshotErrors, formatNumber);
+  add("snapshots seen during that load", (s) => s.snapshotsSeenDuringLoad, formatNumber);
+  addText(
+    "election during snapshot (term before → after)",
+    (s) =>
+      s.termBefore === undefined || s.termAfter === undefined
+        ? "n/a"
+        : `${s.termAfter !== s.termBefore ? "yes" : "no"} (${s.termBefore} → ${s.termAfter})`,
+  );
+  return lines.join("\n");
+}
+
+export function formatHeader(info: RunInfo, title: string): string {
+  const gib = (info.memoryBytes / (1024 * 1024 * 1024)).toFixed(1);
+  const busy = info.machineBusyShare === undefined
+    ? "n/a"
+    : `${(info.machineBusyShare * 100).toFixed(0)}% of ${info.cpus} cores busy on average`;
+  const lines = [
+    `# ${title}`,
+    "",
+    `- date: ${info.date}`,
+    `- command: \`${info.command}\``,
+    `- versions: Deno ${info.denoVersion}; raftkv ${info.raftkvVersion ?? "not run"}; etcd ${
+      info.etcdVersion ?? "not run"
+    }; ${info.wrkVersion}`,
+    `- machine: ${info.cpus} cores (${info.cpuModel}), ${gib} GiB memory; data directories on ${info.dataDirFilesystem}`,
+    `- machine load: load average ${info.loadAverageStart} at start, ${info.loadAverageEnd} at end; ${busy} during the run`,
+    `- per point: ${info.durationSeconds} s of wrk (${info.wrkThreads} thread(s)), values of ${info.valueBytes} bytes, reads over ${info.preloadedKeys} preloaded keys`,
+  ];
+  for (const n of info.notes) lines.push(`- ${n}`);
+  return lines.join("\n");
+}
+
+export function formatReport(
+  info: RunInfo,
+  parts: { points?: PointResult[]; scale?: ScaleResult[] },
+): string {
+  const out = [formatHeader(info, "raftkv vs etcd: cluster benchmark"), ""];
+  if (parts.points !== undefined && parts.points.length > 0) {
+    out.push(
+      "Servers: 3 nodes each on 127.0.0.1, default settings, fsync on. `server CPU s` is utime + " +
+        "stime of the three server processes during the point; `other CPU s` is the rest of the " +
+        "machine's busy time in that window (the idle other cluster, the harness, other users). " +
+        "`(election)` marks a point during which the raft term changed.",
+      "",
+      formatPointsTable(parts.points),
+      "",
+    );
+  }
+  if (parts.scale !== undefined && parts.scale.length > 0) {
+    out.push("## Scale", "", formatScaleTable(parts.scale), "");
+    for (const s of parts.scale) {
+      for (const err of s.errors) out.push(`- ${s.system}: ${err}`);
+    }
+    out.push("");
+  }
+  return out.join("\n");
+}

@@ -1,0 +1,745 @@
+// `deno task bench`: raftkv against etcd 3.4 on this machine, in the same run.
+//
+// Starts a 3-node raftkv cluster and (when etcd is installed) a 3-member etcd cluster, both on
+// 127.0.0.1 in temporary directories with default settings, loads them with wrk (bench/wrk/*.lua),
+// alternating the two systems point by point, and writes a markdown table to bench/results.md.
+// `--quick` runs a short subset; `--scale` loads 1,000,000 keys and measures memory, snapshots,
+// restart and catch-up instead. Every process started here is stopped and every temporary
+// directory removed, also on Ctrl-C.
+
+import { parseArgs } from "node:util";
+import { ETCD_INSTALL_HINT, EtcdCluster, etcdVersion } from "./etcd_cluster.ts";
+import {
+  cpuSeconds,
+  dirBytes,
+  filesystemType,
+  loadAverage,
+  machineCpuSeconds,
+  makeTempDir,
+  rssBytes,
+  runAllCleanups,
+  sleep,
+  waitFor,
+  wasInterrupted,
+  which,
+} from "./proc.ts";
+import {
+  RAFTKV_SNAPSHOT_COUNT,
+  RaftkvCluster,
+  raftkvVersion,
+  REPO_ROOT,
+} from "./raftkv_cluster.ts";
+import { formatReport, type PointResult, type RunInfo, type ScaleResult } from "./report.ts";
+import { type BenchCluster, type NodeView } from "./system.ts";
+import { errorCount, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
+
+const WRK_INSTALL_HINT = "apt-get install wrk";
+
+interface Workload {
+  mode: "put" | "get";
+  target: "leader" | "follower";
+  serializable: boolean;
+}
+
+/** The workloads, in the order they run. */
+export const WORKLOADS: Record<string, Workload> = {
+  "put-leader": { mode: "put", target: "leader", serializable: false },
+  "put-follower": { mode: "put", target: "follower", serializable: false },
+  "get-linearizable-leader": { mode: "get", target: "leader", serializable: false },
+  "get-linearizable-follower": { mode: "get", target: "follower", serializable: false },
+  "get-serializable-follower": { mode: "get", target: "follower", serializable: true },
+};
+
+const QUICK_WORKLOADS = ["put-leader", "get-linearizable-leader", "get-serializable-follower"];
+
+const USAGE = `Usage: deno task bench [options]
+
+Benchmarks a 3-node raftkv cluster against a 3-member etcd 3.4 cluster (both started here on
+127.0.0.1 in temporary directories) with wrk, and writes a markdown table to bench/results.md.
+
+Options:
+  --quick                 short smoke run (3 s points, connections 1 and 64, 3 workloads)
+  --scale                 load --keys keys and compare memory, snapshot, restart and catch-up
+  --duration S            seconds per point (default 10; --quick 3; --scale: load during snapshot 20)
+  --connections LIST      comma-separated concurrency levels (default 1,16,64,256)
+  --workloads LIST        subset of: ${Object.keys(WORKLOADS).join(", ")}
+  --systems LIST          raftkv,etcd (default both)
+  --out FILE              report file (default bench/results.md; "-" prints only)
+  --preload N             keys written before the read workloads (default 1000)
+  --keys N                keys for --scale (default 1000000)
+  --value-bytes N         value size (default 256)
+  --wrk-threads N         wrk threads (default 1, to leave the cores to the servers)
+  --timeout S             wrk per-request timeout in seconds (default 10)
+  --raftkv-main FILE      raftkv entry point relative to the repository root (default main.ts)
+  --raftkv-port-offset N  added to raftkv's ports (default 0: 12379.., peers 12380..)
+  --keep                  keep the temporary directories (data and logs) for inspection
+  -h, --help              this text
+
+Needs wrk (${WRK_INSTALL_HINT}) and, for the comparison, etcd 3.4
+(${ETCD_INSTALL_HINT}).`;
+
+interface Options {
+  quick: boolean;
+  scale: boolean;
+  durationSeconds: number;
+  connections: number[];
+  workloads: string[];
+  systems: ("raftkv" | "etcd")[];
+  out: string;
+  preload: number;
+  keys: number;
+  valueBytes: number;
+  wrkThreads: number;
+  timeoutSeconds: number;
+  raftkvMain: string;
+  raftkvPortOffset: number;
+  keep: boolean;
+}
+
+class UsageError extends Error {}
+
+function positiveInt(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new UsageError(`--${name} must be a positive integer: ${v}`);
+  }
+  return n;
+}
+
+export function parseOptions(argv: string[]): Options | "help" {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean", default: false },
+      scale: { type: "boolean", default: false },
+      duration: { type: "string" },
+      connections: { type: "string" },
+      workloads: { type: "string" },
+      systems: { type: "string", default: "raftkv,etcd" },
+      out: { type: "string", default: "bench/results.md" },
+      preload: { type: "string" },
+      keys: { type: "string" },
+      "value-bytes": { type: "string" },
+      "wrk-threads": { type: "string" },
+      timeout: { type: "string" },
+      "raftkv-main": { type: "string", default: "main.ts" },
+      "raftkv-port-offset": { type: "string" },
+      keep: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return "help";
+  const quick = values.quick === true;
+  const scale = values.scale === true;
+  const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
+  const connections = values.connections === undefined
+    ? (quick ? [1, 64] : [1, 16, 64, 256])
+    : list(values.connections).map((c) => positiveInt("connections", c, 1));
+  const workloads = values.workloads === undefined
+    ? (quick ? QUICK_WORKLOADS : Object.keys(WORKLOADS))
+    : list(values.workloads);
+  for (const w of workloads) {
+    if (!(w in WORKLOADS)) throw new UsageError(`unknown workload ${w}`);
+  }
+  const systems = list(values.systems ?? "");
+  for (const s of systems) {
+    if (s !== "raftkv" && s !== "etcd") throw new UsageError(`unknown system ${s}`);
+  }
+  if (systems.length === 0) throw new UsageError("--systems is empty");
+  const offset = values["raftkv-port-offset"] === undefined
+    ? 0
+    : Number(values["raftkv-port-offset"]);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 2000) {
+    throw new UsageError(`--raftkv-port-offset must be an integer in [0, 2000]`);
+  }
+  return {
+    quick,
+    scale,
+    durationSeconds: positiveInt("duration", values.duration, scale ? 20 : quick ? 3 : 10),
+    connections,
+    workloads,
+    systems: systems as ("raftkv" | "etcd")[],
+    out: values.out ?? "bench/results.md",
+    preload: positiveInt("preload", values.preload, quick ? 200 : 1000),
+    keys: positiveInt("keys", values.keys, 1_000_000),
+    valueBytes: positiveInt("value-bytes", values["value-bytes"], 256),
+    wrkThreads: positiveInt("wrk-threads", values["wrk-threads"], 1),
+    timeoutSeconds: positiveInt("timeout", values.timeout, 10),
+    raftkvMain: values["raftkv-main"] ?? "main.ts",
+    raftkvPortOffset: offset,
+    keep: values.keep === true,
+  };
+}
+
+function log(message: string): void {
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+}
+
+async function wrkVersion(): Promise<string> {
+  const out = await new Deno.Command("wrk", { args: ["-v"], stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return text.split("\n")[0]?.replace(/\s*Copyright.*$/, "").trim() ?? "wrk";
+}
+
+function machineInfo(): { cpus: number; cpuModel: string; memoryBytes: number } {
+  const cpuinfo = Deno.readTextFileSync("/proc/cpuinfo");
+  const cpus = cpuinfo.split("\n").filter((l) => l.startsWith("processor")).length ||
+    navigator.hardwareConcurrency;
+  const cpuModel = cpuinfo.match(/^model name\s*:\s*(.*)$/m)?.[1]?.trim() ?? "unknown CPU";
+  const mem = Deno.readTextFileSync("/proc/meminfo").match(/^MemTotal:\s+(\d+) kB$/m);
+  return { cpus, cpuModel, memoryBytes: mem ? Number(mem[1]) * 1024 : 0 };
+}
+
+function sumCpu(pids: number[]): number {
+  return pids.reduce((a, pid) => a + (cpuSeconds(pid) ?? 0), 0);
+}
+
+function maxTerm(views: NodeView[]): number | undefined {
+  return views.length === 0 ? undefined : Math.max(...views.map((v) => v.term));
+}
+
+/** Throws (with the log tails) when a server of the cluster has exited. */
+async function assertAlive(cluster: RaftkvCluster | EtcdCluster): Promise<void> {
+  const dead = cluster.deadMembers();
+  if (dead.length > 0) {
+    throw new Error(`${cluster.system}: ${dead.join(", ")} exited\n${await cluster.logTails(15)}`);
+  }
+}
+
+async function targetNode(cluster: BenchCluster, target: "leader" | "follower"): Promise<number> {
+  const leader = await cluster.waitForLeader(30_000);
+  if (target === "leader") return leader;
+  const follower = cluster.nodes().find((n) => n.index !== leader);
+  if (follower === undefined) throw new Error(`${cluster.system} has no follower`);
+  return follower.index;
+}
+
+const PRELOAD_PREFIX = "r";
+
+/** Writes keys <prefix><8 digits> 0..count-1 to the leader with wrk's load mode. */
+async function loadKeys(
+  cluster: BenchCluster,
+  options: {
+    prefix: string;
+    count: number;
+    valueBytes: number;
+    connections: number;
+    timeoutSeconds: number;
+  },
+): Promise<{ run: WrkRun; seconds: number }> {
+  const leader = await cluster.waitForLeader(30_000);
+  const threads = 1;
+  const t0 = performance.now();
+  const run = await runWrk({
+    url: cluster.nodes()[leader]!.clientUrl,
+    script: cluster.luaScript,
+    scriptArgs: {
+      mode: "load",
+      prefix: options.prefix,
+      count: options.count,
+      value_bytes: options.valueBytes,
+    },
+    connections: options.connections,
+    threads,
+    // A bound, not a target: wrk is stopped as soon as every key is answered.
+    durationSeconds: Math.ceil(options.count / 50) + 60,
+    timeoutSeconds: options.timeoutSeconds,
+    stopAfterLoadDone: Math.min(threads, options.count),
+  });
+  return { run, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Checks that every node has the first and last preloaded key (waits for followers to apply). */
+async function verifyPreload(
+  cluster: BenchCluster,
+  prefix: string,
+  count: number,
+  valueBytes: number,
+) {
+  const keys = [0, Math.floor(count / 2), count - 1].map((i) =>
+    `${prefix}${String(i).padStart(8, "0")}`
+  );
+  for (const node of cluster.nodes()) {
+    for (const key of keys) {
+      await waitFor(`${cluster.system} node ${node.index} to have ${key}`, async () => {
+        const len = await cluster.readLength(node.index, key);
+        if (len !== undefined && len !== valueBytes) {
+          throw new Error(`${cluster.system}: ${key} has ${len} bytes, expected ${valueBytes}`);
+        }
+        return len;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+    }
+  }
+}
+
+async function preload(cluster: BenchCluster, opts: Options): Promise<void> {
+  log(`${cluster.system}: preloading ${opts.preload} keys`);
+  const { run, seconds } = await loadKeys(cluster, {
+    prefix: PRELOAD_PREFIX,
+    count: opts.preload,
+    valueBytes: opts.valueBytes,
+    connections: 16,
+    timeoutSeconds: opts.timeoutSeconds,
+  });
+  const errors = errorCount(run.result);
+  log(
+    `${cluster.system}: preload ${run.result.load.ok}/${opts.preload} ok in ${
+      seconds.toFixed(1)
+    } s, ${errors} errors`,
+  );
+  if (run.result.load.ok < opts.preload) {
+    throw new Error(
+      `${cluster.system}: preload wrote ${run.result.load.ok} of ${opts.preload} keys (${errors} errors)`,
+    );
+  }
+  await verifyPreload(cluster, PRELOAD_PREFIX, opts.preload, opts.valueBytes);
+}
+
+async function measurePoint(
+  cluster: RaftkvCluster | EtcdCluster,
+  options: { workload: string; connections: number; pointIndex: number; opts: Options },
+): Promise<PointResult> {
+  const { opts } = options;
+  const w = WORKLOADS[options.workload]!;
+  await assertAlive(cluster);
+  const target = await targetNode(cluster, w.target);
+  const pids = cluster.pids();
+  const termBefore = maxTerm(await cluster.views());
+  const cpuBefore = sumCpu(pids);
+  const machineBefore = machineCpuSeconds();
+  const run = await runWrk({
+    url: cluster.nodes()[target]!.clientUrl,
+    script: cluster.luaScript,
+    scriptArgs: w.mode === "put"
+      ? { mode: "put", prefix: `p${options.pointIndex}-`, value_bytes: opts.valueBytes }
+      : {
+        mode: "get",
+        prefix: PRELOAD_PREFIX,
+        keys: opts.preload,
+        serializable: w.serializable ? 1 : 0,
+      },
+    connections: options.connections,
+    threads: opts.wrkThreads,
+    durationSeconds: opts.durationSeconds,
+    timeoutSeconds: opts.timeoutSeconds,
+  });
+  const cpuAfter = sumCpu(pids);
+  const machineAfter = machineCpuSeconds();
+  const termAfter = maxTerm(await cluster.views());
+  await assertAlive(cluster);
+  const r = run.result;
+  const serverCpu = cpuAfter - cpuBefore;
+  return {
+    system: cluster.system,
+    workload: options.workload,
+    connections: options.connections,
+    opsPerSecond: opsPerSecond(r),
+    p50Ms: r.latencyUs.p50 / 1000,
+    p99Ms: r.latencyUs.p99 / 1000,
+    p999Ms: r.latencyUs.p999 / 1000,
+    errors: errorCount(r),
+    requests: r.requests,
+    serverCpuSeconds: serverCpu,
+    wrkCpuSeconds: run.cpuSeconds,
+    otherCpuSeconds: Math.max(
+      0,
+      machineAfter.busy - machineBefore.busy - serverCpu - run.cpuSeconds,
+    ),
+    durationSeconds: r.durationUs / 1e6,
+    termChanged: termBefore !== undefined && termAfter !== undefined && termAfter !== termBefore,
+  };
+}
+
+type AnyCluster = RaftkvCluster | EtcdCluster;
+
+async function startClusters(
+  opts: Options,
+  root: string,
+  notes: string[],
+): Promise<AnyCluster[]> {
+  const clusters: AnyCluster[] = [];
+  if (opts.systems.includes("raftkv")) {
+    log("starting raftkv (3 nodes)");
+    const dir = `${root}/raftkv`;
+    await Deno.mkdir(dir);
+    clusters.push(
+      await RaftkvCluster.start(dir, { main: opts.raftkvMain, portOffset: opts.raftkvPortOffset }),
+    );
+  }
+  if (opts.systems.includes("etcd")) {
+    const version = await etcdVersion();
+    if (version === undefined) {
+      const msg = `etcd is not installed, so raftkv runs alone (${ETCD_INSTALL_HINT})`;
+      log(msg);
+      notes.push(msg);
+    } else {
+      if (!version.startsWith("3.4.")) notes.push(`etcd ${version} is not the 3.4 series`);
+      log(`starting etcd ${version} (3 members)`);
+      const dir = `${root}/etcd`;
+      await Deno.mkdir(dir);
+      clusters.push(await EtcdCluster.start(dir));
+    }
+  }
+  if (clusters.length === 0) throw new Error("no system to benchmark");
+  return clusters;
+}
+
+async function runPoints(opts: Options, root: string, notes: string[]): Promise<PointResult[]> {
+  const clusters = await startClusters(opts, root, notes);
+  const points: PointResult[] = [];
+  try {
+    for (const c of clusters) await preload(c, opts);
+    let pointIndex = 0;
+    for (const workload of opts.workloads) {
+      for (const connections of opts.connections) {
+        // Alternate which system goes first so slow drift of the machine favours neither.
+        const order = pointIndex % 2 === 0 ? clusters : [...clusters].reverse();
+        for (const cluster of order) {
+          if (wasInterrupted()) return points;
+          const p = await measurePoint(cluster, { workload, connections, pointIndex, opts });
+          points.push(p);
+          log(
+            `${workload} c=${connections} ${p.system}: ${p.opsPerSecond.toFixed(0)} ops/s, p50 ${
+              p.p50Ms.toFixed(2)
+            } ms, p99 ${p.p99Ms.toFixed(2)} ms, p99.9 ${
+              p.p999Ms.toFixed(2)
+            } ms, ${p.errors} errors, server CPU ${p.serverCpuSeconds.toFixed(2)} s, wrk CPU ${
+              p.wrkCpuSeconds.toFixed(2)
+            } s, other CPU ${p.otherCpuSeconds.toFixed(2)} s`,
+          );
+          await sleep(500);
+        }
+        pointIndex++;
+      }
+    }
+  } finally {
+    await Promise.all(clusters.map((c) => c.stop()));
+  }
+  return points;
+}
+
+/** Mean of an array, undefined when empty. */
+function mean(values: number[]): number | undefined {
+  return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function followerIndexes(cluster: BenchCluster, leader: number): number[] {
+  return cluster.nodes().map((n) => n.index).filter((i) => i !== leader);
+}
+
+/** Waits until every node has applied at least what the leader had applied when called. */
+async function waitAllApplied(cluster: BenchCluster, timeoutMs: number): Promise<void> {
+  const leader = await cluster.waitForLeader(30_000);
+  const target = (await cluster.views()).find((v) => v.index === leader)?.appliedIndex ?? 0;
+  await waitFor(`${cluster.system} nodes to apply index ${target}`, async () => {
+    const views = await cluster.views();
+    return views.length === cluster.nodes().length && views.every((v) => v.appliedIndex >= target)
+      ? true
+      : undefined;
+  }, { timeoutMs, intervalMs: 250 });
+}
+
+/**
+ * raftkv: polls every node's /status while `during` runs and times each snapshot, from the first
+ * poll that saw appliedIndex reach snapshotIndex + --snapshot-count to the first poll that saw a new
+ * snapshotIndex (a poll stalled by a snapshot that blocks the node counts in full).
+ */
+async function watchRaftkvSnapshots<T>(
+  cluster: RaftkvCluster,
+  during: Promise<T>,
+): Promise<{ value: T; seconds: number[] }> {
+  let finished = false;
+  const value = during.finally(() => {
+    finished = true;
+  });
+  const seconds: number[] = [];
+  const nodeCount = cluster.nodes().length;
+  const watchers = Array.from({ length: nodeCount }, async (_, i) => {
+    let prev: number | undefined;
+    let pendingSince: number | undefined;
+    let lastAnswer = performance.now();
+    // Bounded by `during` (itself bounded by wrk's duration and watchdog).
+    while (!finished) {
+      const s = (await cluster.snapshotIndexes())[i];
+      const now = performance.now();
+      if (s !== undefined) {
+        if (prev === undefined) {
+          prev = s.snapshot;
+        } else if (s.snapshot !== prev) {
+          seconds.push((now - (pendingSince ?? lastAnswer)) / 1000);
+          prev = s.snapshot;
+          pendingSince = undefined;
+        } else if (pendingSince === undefined && s.applied - prev >= RAFTKV_SNAPSHOT_COUNT) {
+          pendingSince = now;
+        }
+        lastAnswer = now;
+      }
+      await sleep(25);
+    }
+  });
+  const v = await value;
+  await Promise.all(watchers);
+  return { value: v, seconds };
+}
+
+async function runScaleFor(
+  cluster: AnyCluster,
+  opts: Options,
+  root: string,
+): Promise<ScaleResult> {
+  const result: ScaleResult = {
+    system: cluster.system,
+    keys: opts.keys,
+    loadOk: undefined,
+    loadSeconds: undefined,
+    loadErrors: undefined,
+    rssBytes: [],
+    dataDirBytes: [],
+    snapshotBytes: undefined,
+    snapshotSeconds: undefined,
+    snapshotMethod: cluster.system === "raftkv"
+      ? `internal snapshot every ${RAFTKV_SNAPSHOT_COUNT} entries, timed by polling /status`
+      : "`etcdctl snapshot save` from the leader (the full backend)",
+    restartToHealthySeconds: undefined,
+    catchUpSeconds: undefined,
+    catchUpTargetIndex: undefined,
+    duringSnapshotOpsPerSecond: undefined,
+    duringSnapshotP99Ms: undefined,
+    duringSnapshotErrors: undefined,
+    snapshotsSeenDuringLoad: undefined,
+    termBefore: undefined,
+    termAfter: undefined,
+    errors: [],
+  };
+  const step = async (name: string, fn: () => Promise<void>) => {
+    if (wasInterrupted()) return;
+    log(`${cluster.system}: ${name}`);
+    try {
+      await fn();
+    } catch (err) {
+      const msg = `${name} failed: ${err instanceof Error ? err.message.split("\n")[0] : err}`;
+      log(`${cluster.system}: ${msg}`);
+      result.errors.push(msg);
+    }
+  };
+
+  await step(`loading ${opts.keys} keys of ${opts.valueBytes} bytes (64 connections)`, async () => {
+    const { run, seconds } = await loadKeys(cluster, {
+      prefix: "s",
+      count: opts.keys,
+      valueBytes: opts.valueBytes,
+      connections: 64,
+      timeoutSeconds: opts.timeoutSeconds,
+    });
+    result.loadOk = run.result.load.ok;
+    result.loadSeconds = seconds;
+    result.loadErrors = errorCount(run.result);
+    log(
+      `${cluster.system}: ${result.loadOk} keys in ${
+        seconds.toFixed(1)
+      } s, ${result.loadErrors} errors`,
+    );
+    await waitAllApplied(cluster, 300_000);
+  });
+
+  await step("memory and disk", async () => {
+    result.rssBytes = cluster.pids().map((pid) => rssBytes(pid) ?? 0);
+    result.dataDirBytes = await Promise.all(cluster.nodes().map((n) => dirBytes(n.dataDir)));
+  });
+
+  await step(
+    `writes at 64 connections for ${opts.durationSeconds} s while a snapshot is taken`,
+    async () => {
+      const leader = await cluster.waitForLeader(30_000);
+      result.termBefore = maxTerm(await cluster.views());
+      const load = runWrk({
+        url: cluster.nodes()[leader]!.clientUrl,
+        script: cluster.luaScript,
+        scriptArgs: { mode: "put", prefix: "snapload-", value_bytes: opts.valueBytes },
+        connections: 64,
+        threads: opts.wrkThreads,
+        durationSeconds: opts.durationSeconds,
+        timeoutSeconds: opts.timeoutSeconds,
+      });
+      let run: WrkRun;
+      if (cluster instanceof RaftkvCluster) {
+        const watched = await watchRaftkvSnapshots(cluster, load);
+        run = watched.value;
+        result.snapshotsSeenDuringLoad = watched.seconds.length;
+        result.snapshotSeconds = mean(watched.seconds);
+        result.snapshotBytes = await cluster.newestSnapshotBytes(leader);
+        if (watched.seconds.length > 0) {
+          result.snapshotMethod += ` (mean of ${watched.seconds.length} on all nodes, max ${
+            Math.max(...watched.seconds).toFixed(2)
+          } s)`;
+        }
+      } else {
+        await sleep(Math.min(3000, opts.durationSeconds * 250));
+        const file = `${root}/etcd-snapshot.db`;
+        const snap = await cluster.saveSnapshot(leader, file);
+        result.snapshotSeconds = snap.seconds;
+        result.snapshotBytes = snap.bytes;
+        result.snapshotsSeenDuringLoad = 1;
+        await Deno.remove(file).catch(() => {});
+        run = await load;
+      }
+      result.duringSnapshotOpsPerSecond = opsPerSecond(run.result);
+      result.duringSnapshotP99Ms = run.result.latencyUs.p99 / 1000;
+      result.duringSnapshotErrors = errorCount(run.result);
+      result.termAfter = maxTerm(await cluster.views());
+    },
+  );
+
+  await step("restart of a follower (SIGTERM, start, until /health is 200)", async () => {
+    const leader = await cluster.waitForLeader(30_000);
+    const follower = followerIndexes(cluster, leader)[0]!;
+    result.restartToHealthySeconds = cluster instanceof RaftkvCluster
+      ? await cluster.restartNode(follower, 300_000)
+      : await cluster.restartMember(follower, 300_000);
+  });
+
+  await step("wiped follower replaced by an empty node (until caught up)", async () => {
+    const leader = await cluster.waitForLeader(60_000);
+    const follower = followerIndexes(cluster, leader)[0]!;
+    const r = cluster instanceof RaftkvCluster
+      ? await cluster.replaceWithEmptyNode(follower, 600_000)
+      : await cluster.replaceWithEmptyMember(follower, 600_000);
+    result.catchUpSeconds = r.seconds;
+    result.catchUpTargetIndex = r.targetIndex;
+  });
+  return result;
+}
+
+async function runScale(opts: Options, root: string, notes: string[]): Promise<ScaleResult[]> {
+  const results: ScaleResult[] = [];
+  // One system at a time: a million keys each, and neither disturbs the other's measurements.
+  for (const system of opts.systems) {
+    if (wasInterrupted()) break;
+    const dir = `${root}/${system}`;
+    await Deno.mkdir(dir);
+    let cluster: AnyCluster;
+    if (system === "raftkv") {
+      log("starting raftkv (3 nodes)");
+      cluster = await RaftkvCluster.start(dir, {
+        main: opts.raftkvMain,
+        portOffset: opts.raftkvPortOffset,
+      });
+    } else {
+      const version = await etcdVersion();
+      if (version === undefined) {
+        notes.push(`etcd is not installed, so raftkv runs alone (${ETCD_INSTALL_HINT})`);
+        continue;
+      }
+      log(`starting etcd ${version} (3 members)`);
+      cluster = await EtcdCluster.start(dir);
+    }
+    try {
+      results.push(await runScaleFor(cluster, opts, dir));
+    } finally {
+      await cluster.stop();
+      if (!opts.keep) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+  return results;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: Options;
+  try {
+    const parsed = parseOptions(argv);
+    if (parsed === "help") {
+      console.log(USAGE);
+      return 0;
+    }
+    opts = parsed;
+  } catch (err) {
+    console.error(`bench: ${err instanceof Error ? err.message : err}\n\n${USAGE}`);
+    return 2;
+  }
+  if (which("wrk") === undefined) {
+    console.error(`bench: wrk is not installed: ${WRK_INSTALL_HINT}`);
+    return 1;
+  }
+  if (opts.systems.includes("raftkv")) {
+    try {
+      await Deno.stat(`${REPO_ROOT}/${opts.raftkvMain}`);
+    } catch {
+      console.error(
+        `bench: ${REPO_ROOT}/${opts.raftkvMain} does not exist: nothing to start for raftkv`,
+      );
+      return 1;
+    }
+  }
+  const notes: string[] = [];
+  const started = new Date();
+  const machineStart = machineCpuSeconds();
+  const loadStart = loadAverage();
+  const tmp = opts.keep
+    ? { path: await Deno.makeTempDir({ prefix: "raftkv-bench-" }), remove: () => Promise.resolve() }
+    : await makeTempDir("raftkv-bench-");
+  log(`working in ${tmp.path}${opts.keep ? " (kept)" : ""}; load average ${loadStart}`);
+  let report: string;
+  try {
+    const points = opts.scale ? undefined : await runPoints(opts, tmp.path, notes);
+    const scale = opts.scale ? await runScale(opts, tmp.path, notes) : undefined;
+    const machineEnd = machineCpuSeconds();
+    const machine = machineInfo();
+    const info: RunInfo = {
+      date: started.toISOString().replace(/\.\d+Z$/, "Z"),
+      command: ["deno task bench", ...argv].join(" "),
+      denoVersion: Deno.version.deno,
+      raftkvVersion: opts.systems.includes("raftkv") ? await raftkvVersion() : undefined,
+      etcdVersion: opts.systems.includes("etcd") ? await etcdVersion() : undefined,
+      wrkVersion: await wrkVersion(),
+      cpus: machine.cpus,
+      cpuModel: machine.cpuModel,
+      memoryBytes: machine.memoryBytes,
+      loadAverageStart: loadStart,
+      loadAverageEnd: loadAverage(),
+      machineBusyShare: (machineEnd.busy - machineStart.busy) /
+        Math.max(1e-9, machineEnd.total - machineStart.total),
+      dataDirFilesystem: filesystemType(tmp.path),
+      durationSeconds: opts.durationSeconds,
+      wrkThreads: opts.wrkThreads,
+      valueBytes: opts.valueBytes,
+      preloadedKeys: opts.preload,
+      notes: [
+        ...notes,
+        ...(opts.quick ? ["--quick: a smoke run, too short for conclusions"] : []),
+        ...(wasInterrupted() ? ["interrupted: the table is incomplete"] : []),
+      ],
+    };
+    if (filesystemType(tmp.path) === "tmpfs") {
+      info.notes.push("data directories are on tmpfs: fsync costs nothing there");
+    }
+    report = formatReport(info, {
+      ...(points === undefined ? {} : { points }),
+      ...(scale === undefined ? {} : { scale }),
+    });
+  } finally {
+    await tmp.remove();
+  }
+  console.log(report);
+  if (opts.out !== "-") {
+    const out = opts.out.startsWith("/") ? opts.out : `${REPO_ROOT}/${opts.out}`;
+    await Deno.writeTextFile(out, report);
+    log(`report written to ${out}`);
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  let code = 1;
+  try {
+    code = await main(Deno.args);
+  } catch (err) {
+    console.error(`bench: ${err instanceof Error ? err.message : err}`);
+  } finally {
+    await runAllCleanups();
+  }
+  Deno.exit(code);
+}

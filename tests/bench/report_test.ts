@@ -1,0 +1,149 @@
+/**
+ * The benchmark report (bench/report.ts): number formats, the per-point table with its
+ * raftkv/etcd ratio rows, and the --scale table.
+ */
+import { equal, match, ok } from "node:assert/strict";
+import {
+  cpuMicrosPerOp,
+  formatBytes,
+  formatNumber,
+  formatPointsTable,
+  formatRatio,
+  formatReport,
+  formatScaleTable,
+  type PointResult,
+  type RunInfo,
+  type ScaleResult,
+} from "../../bench/report.ts";
+
+function point(overrides: Partial<PointResult>): PointResult {
+  return {
+    system: "raftkv",
+    workload: "put-leader",
+    connections: 64,
+    opsPerSecond: 1000,
+    p50Ms: 10,
+    p99Ms: 40,
+    p999Ms: 80,
+    errors: 0,
+    requests: 10000,
+    serverCpuSeconds: 5,
+    wrkCpuSeconds: 0.2,
+    otherCpuSeconds: 1,
+    durationSeconds: 10,
+    termChanged: false,
+    ...overrides,
+  };
+}
+
+Deno.test("numbers: integers from 1000 up, three significant digits below, n/a when missing", () => {
+  equal(formatNumber(12345.6), "12346");
+  equal(formatNumber(123.4), "123");
+  equal(formatNumber(12.34), "12.3");
+  equal(formatNumber(1.234), "1.23");
+  equal(formatNumber(0.01234), "0.012");
+  equal(formatNumber(0), "0");
+  equal(formatNumber(undefined), "n/a");
+  equal(formatNumber(Number.NaN), "n/a");
+});
+
+Deno.test("ratios divide raftkv by etcd and refuse a zero divisor", () => {
+  equal(formatRatio(500, 1000), "0.50×");
+  equal(formatRatio(3000, 1000), "3.00×");
+  equal(formatRatio(1, 0), "n/a");
+  equal(formatRatio(undefined, 1), "n/a");
+});
+
+Deno.test("bytes are shown in binary units", () => {
+  equal(formatBytes(512), "512 B");
+  equal(formatBytes(2048), "2.0 KiB");
+  equal(formatBytes(300 * 1024 * 1024), "300.0 MiB");
+  equal(formatBytes(3 * 1024 * 1024 * 1024), "3.00 GiB");
+});
+
+Deno.test("server CPU per operation: CPU seconds over successful operations", () => {
+  // 5 s of CPU for 1000 ops/s over 10 s = 500 µs per op.
+  equal(cpuMicrosPerOp(point({})), 500);
+  equal(cpuMicrosPerOp(point({ opsPerSecond: 0 })), undefined);
+});
+
+Deno.test("points table: raftkv row, etcd row, then a raftkv/etcd ratio row per point", () => {
+  const table = formatPointsTable([
+    point({ system: "etcd", opsPerSecond: 2000, p99Ms: 20 }),
+    point({ system: "raftkv", termChanged: true }),
+    point({ system: "raftkv", connections: 1 }),
+  ]);
+  const lines = table.split("\n");
+  // header, separator, 3 rows for c=64 (etcd given first but raftkv printed first), 1 for c=1.
+  equal(lines.length, 6);
+  match(lines[2]!, /^\| put-leader \| 64 \| raftkv \(election\) \| 1000 \|/);
+  match(lines[3]!, /^\| put-leader \| 64 \| etcd \| 2000 \|/);
+  match(lines[4]!, /^\| put-leader \| 64 \| \*\*raftkv\/etcd\*\* \| 0.50× \| 1.00× \| 2.00× \|/);
+  match(lines[5]!, /^\| put-leader \| 1 \| raftkv \|/);
+  ok(lines.every((l) => l.split("|").length === lines[0]!.split("|").length));
+});
+
+const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
+  system,
+  keys: 1_000_000,
+  loadOk: 1_000_000,
+  loadSeconds: 100,
+  loadErrors: 0,
+  rssBytes: [rss, rss, rss],
+  dataDirBytes: [],
+  snapshotBytes: 300 * 1024 * 1024,
+  snapshotSeconds: 2,
+  snapshotMethod: "polled",
+  restartToHealthySeconds: 3,
+  catchUpSeconds: 10,
+  catchUpTargetIndex: 1_000_010,
+  duringSnapshotOpsPerSecond: 1000,
+  duringSnapshotP99Ms: 50,
+  duringSnapshotErrors: 0,
+  snapshotsSeenDuringLoad: 2,
+  termBefore: 2,
+  termAfter: system === "raftkv" ? 3 : 2,
+  errors: [],
+});
+
+Deno.test("scale table: one row per figure with both systems and their ratio", () => {
+  const table = formatScaleTable([
+    scale("raftkv", 200 * 1024 * 1024),
+    scale("etcd", 100 * 1024 * 1024),
+  ]);
+  match(table, /^\| figure \| raftkv \| etcd \| raftkv\/etcd \|$/m);
+  match(table, /^\| load ops\/s \| 10000 \| 10000 \| 1.00× \|$/m);
+  match(table, /^\| VmRSS total \| 600\.0 MiB \| 300\.0 MiB \| 2.00× \|$/m);
+  match(table, /^\| data dir per node \| n\/a \| n\/a \| {2}\|$/m);
+  match(table, /election during snapshot \(term before → after\) \| yes \(2 → 3\) \| no \(2 → 2\)/);
+});
+
+Deno.test("the report header names the date, versions, machine and its load", () => {
+  const info: RunInfo = {
+    date: "2026-11-26T07:00:00Z",
+    command: "deno task bench --quick",
+    denoVersion: "2.9.6",
+    raftkvVersion: "commit abc1234",
+    etcdVersion: "3.4.23",
+    wrkVersion: "wrk 4.1.0",
+    cpus: 2,
+    cpuModel: "AMD EPYC",
+    memoryBytes: 24 * 1024 * 1024 * 1024,
+    loadAverageStart: "1.00 0.50 0.20",
+    loadAverageEnd: "2.00 1.00 0.40",
+    machineBusyShare: 0.9,
+    dataDirFilesystem: "ext4",
+    durationSeconds: 3,
+    wrkThreads: 1,
+    valueBytes: 256,
+    preloadedKeys: 200,
+    notes: ["a note"],
+  };
+  const report = formatReport(info, { points: [point({})] });
+  match(report, /date: 2026-11-26T07:00:00Z/);
+  match(report, /Deno 2\.9\.6; raftkv commit abc1234; etcd 3\.4\.23; wrk 4\.1\.0/);
+  match(report, /2 cores \(AMD EPYC\), 24\.0 GiB memory; data directories on ext4/);
+  match(report, /90% of 2 cores busy on average/);
+  match(report, /- a note/);
+  match(report, /\| put-leader \| 64 \| raftkv \|/);
+});
