@@ -96,6 +96,12 @@ class Reader {
       const b = this.byte(what);
       n += (b & 0x7f) * mul;
       if ((b & 0x80) === 0) {
+        // One encoding per value: a multi-byte varint never ends with a zero byte.
+        if (b === 0 && k > 0) {
+          throw new RangeError(
+            `Cannot decode ConfChange: non-canonical ${what} at byte ${this.pos - 1}`,
+          );
+        }
         if (!Number.isSafeInteger(n)) {
           throw new RangeError(
             `Cannot decode ConfChange: ${what} is not a safe integer at byte ${this.pos}`,
