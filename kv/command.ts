@@ -167,7 +167,8 @@ function fail(data: Uint8Array, why: string): never {
 
 /**
  * Decodes and validates an encoded command. Throws `KvCommandDecodeError` on any malformed input.
- * The key and value returned are copies, so `data` can be released or reused.
+ * The key and value returned are views into `data` (no copies: `KvStore.apply` copies what it
+ * keeps), so `data` must not be modified while the command is in use.
  */
 export function decodeCommand(data: Uint8Array): KvCommand {
   if (!(data instanceof Uint8Array)) {
@@ -240,14 +241,14 @@ export function decodeCommand(data: Uint8Array): KvCommand {
     fail(data, "requestId is not valid UTF-8");
   }
   at += requestIdBytes;
-  const key = data.slice(at, at + keyBytes);
+  const key = data.subarray(at, at + keyBytes);
   at += keyBytes;
   const cmd: KvCommand = {
     requestId,
     op: opByte === OP_PUT ? "put" : "delete",
     key,
   };
-  if (opByte === OP_PUT) cmd.value = data.slice(at, at + valueBytes);
+  if (opByte === OP_PUT) cmd.value = data.subarray(at, at + valueBytes);
   if (condition !== undefined) cmd.condition = condition;
   return cmd;
 }

@@ -15,6 +15,21 @@ export function bytesToBinary(bytes: Uint8Array): string {
   return s;
 }
 
+const encoder = new TextEncoder();
+
+/**
+ * Writes binary string `s` into `out` at `at`; returns `s.length`. An ASCII string goes through
+ * the native UTF-8 encoder (same bytes), others through a char loop.
+ */
+export function writeBinary(out: Uint8Array, s: string, at: number): number {
+  if (s.length > 32) {
+    const r = encoder.encodeInto(s, out.subarray(at, at + s.length));
+    if (r.read === s.length && r.written === s.length) return s.length;
+  }
+  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
+  return s.length;
+}
+
 /** A binary string back to bytes. Chars above 255 are a programmer error. */
 export function binaryToBytes(s: string): Uint8Array {
   const out = new Uint8Array(s.length);

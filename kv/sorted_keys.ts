@@ -1,13 +1,14 @@
 /**
- * A sorted set of keys held as latin1 "binary strings" (one char per byte), so that JS string
- * comparison is byte order. Stored as a list of sorted chunks of at most `CHUNK_KEYS_MAX` keys
- * (the idea of Python's sortedcontainers): insert and delete cost a binary search plus a splice
- * of one chunk, a range costs a binary search plus the keys it returns.
+ * A sorted map from keys held as latin1 "binary strings" (one char per byte, so that JS string
+ * comparison is byte order) to values. Stored as a list of sorted chunks of at most
+ * `CHUNK_KEYS_MAX` keys, each with a parallel array of values (the idea of Python's
+ * sortedcontainers): insert and delete cost a binary search plus a splice of one chunk, a range
+ * costs a binary search plus the entries it visits, and a full scan walks arrays in order.
  */
 
 /** A chunk is split in two when it grows past this. */
 const CHUNK_KEYS_MAX = 2048;
-/** restore()/fromSorted() fill chunks to this, leaving room to grow. */
+/** fromSorted() fills chunks to this, leaving room to grow. */
 const CHUNK_KEYS_FILL = 1024;
 
 function lowerBound(keys: readonly string[], key: string): number {
@@ -21,9 +22,11 @@ function lowerBound(keys: readonly string[], key: string): number {
   return lo;
 }
 
-export class SortedKeys {
-  #chunks: string[][] = [];
-  /** `#maxes[i]` is the last (largest) key of `#chunks[i]`. */
+export class SortedKeys<T> {
+  #keys: string[][] = [];
+  /** `#values[i][j]` belongs to `#keys[i][j]`. */
+  #values: T[][] = [];
+  /** `#maxes[i]` is the last (largest) key of `#keys[i]`. */
   #maxes: string[] = [];
   #size = 0;
 
@@ -31,48 +34,63 @@ export class SortedKeys {
     return this.#size;
   }
 
-  /** Builds the set from keys already in strictly ascending order (asserted). */
-  static fromSorted(keys: readonly string[]): SortedKeys {
-    const s = new SortedKeys();
-    for (let i = 1; i < keys.length; i++) {
+  /**
+   * Builds the map from keys already in strictly ascending order, which is checked unless the
+   * caller says it `checked` already. `values[i]` belongs to `keys[i]`.
+   */
+  static fromSorted<T>(
+    keys: readonly string[],
+    values: readonly T[],
+    options?: { checked?: boolean },
+  ): SortedKeys<T> {
+    if (keys.length !== values.length) {
+      throw new RangeError(`${keys.length} keys but ${values.length} values`);
+    }
+    for (let i = options?.checked ? keys.length : 1; i < keys.length; i++) {
       if (!(keys[i - 1]! < keys[i]!)) {
         throw new RangeError(`Keys are not strictly ascending at position ${i}`);
       }
     }
+    const s = new SortedKeys<T>();
     for (let i = 0; i < keys.length; i += CHUNK_KEYS_FILL) {
       const chunk = keys.slice(i, i + CHUNK_KEYS_FILL);
-      s.#chunks.push(chunk);
+      s.#keys.push(chunk);
+      s.#values.push(values.slice(i, i + CHUNK_KEYS_FILL));
       s.#maxes.push(chunk[chunk.length - 1]!);
     }
     s.#size = keys.length;
     return s;
   }
 
-  /** The index of the first chunk whose max is >= key, or #chunks.length. */
+  /** The index of the first chunk whose max is >= key, or the number of chunks. */
   #chunkFor(key: string): number {
     return lowerBound(this.#maxes, key);
   }
 
-  /** Adds `key`; returns false if it was present. */
-  add(key: string): boolean {
-    if (this.#chunks.length === 0) {
-      this.#chunks.push([key]);
+  /** Adds `key` with `value`; returns false (changing nothing) if `key` was present. */
+  add(key: string, value: T): boolean {
+    if (this.#keys.length === 0) {
+      this.#keys.push([key]);
+      this.#values.push([value]);
       this.#maxes.push(key);
       this.#size = 1;
       return true;
     }
     let c = this.#chunkFor(key);
-    if (c === this.#chunks.length) c--; // Larger than every key: append to the last chunk.
-    const chunk = this.#chunks[c]!;
-    const at = lowerBound(chunk, key);
-    if (chunk[at] === key) return false;
-    chunk.splice(at, 0, key);
-    if (at === chunk.length - 1) this.#maxes[c] = key;
+    if (c === this.#keys.length) c--; // Larger than every key: append to the last chunk.
+    const keys = this.#keys[c]!;
+    const values = this.#values[c]!;
+    const at = lowerBound(keys, key);
+    if (keys[at] === key) return false;
+    keys.splice(at, 0, key);
+    values.splice(at, 0, value);
+    if (at === keys.length - 1) this.#maxes[c] = key;
     this.#size++;
-    if (chunk.length > CHUNK_KEYS_MAX) {
-      const upper = chunk.splice(chunk.length >>> 1);
-      this.#chunks.splice(c + 1, 0, upper);
-      this.#maxes.splice(c, 0, chunk[chunk.length - 1]!);
+    if (keys.length > CHUNK_KEYS_MAX) {
+      const half = keys.length >>> 1;
+      this.#keys.splice(c + 1, 0, keys.splice(half));
+      this.#values.splice(c + 1, 0, values.splice(half));
+      this.#maxes.splice(c, 0, keys[keys.length - 1]!);
     }
     return true;
   }
@@ -80,34 +98,47 @@ export class SortedKeys {
   /** Removes `key`; returns false if it was absent. */
   delete(key: string): boolean {
     const c = this.#chunkFor(key);
-    const chunk = this.#chunks[c];
-    if (chunk === undefined) return false;
-    const at = lowerBound(chunk, key);
-    if (chunk[at] !== key) return false;
-    chunk.splice(at, 1);
+    const keys = this.#keys[c];
+    if (keys === undefined) return false;
+    const values = this.#values[c]!;
+    const at = lowerBound(keys, key);
+    if (keys[at] !== key) return false;
+    keys.splice(at, 1);
+    values.splice(at, 1);
     this.#size--;
-    if (chunk.length === 0) {
-      this.#chunks.splice(c, 1);
+    if (keys.length === 0) {
+      this.#keys.splice(c, 1);
+      this.#values.splice(c, 1);
       this.#maxes.splice(c, 1);
-    } else if (at === chunk.length) {
-      this.#maxes[c] = chunk[chunk.length - 1]!;
+    } else if (at === keys.length) {
+      this.#maxes[c] = keys[keys.length - 1]!;
     }
     return true;
   }
 
-  /** Keys >= `from` in ascending order. The set must not change while iterating. */
-  *from(from: string): Generator<string> {
+  /**
+   * Calls `visit` with each entry whose key is >= `from`, in ascending order, until it returns
+   * false. The map must not change meanwhile.
+   */
+  scanFrom(from: string, visit: (key: string, value: T) => boolean): void {
     let c = this.#chunkFor(from);
-    if (c >= this.#chunks.length) return;
-    let i = lowerBound(this.#chunks[c]!, from);
-    for (; c < this.#chunks.length; c++, i = 0) {
-      const chunk = this.#chunks[c]!;
-      for (; i < chunk.length; i++) yield chunk[i]!;
+    if (c >= this.#keys.length) return;
+    let i = lowerBound(this.#keys[c]!, from);
+    for (; c < this.#keys.length; c++, i = 0) {
+      const keys = this.#keys[c]!;
+      const values = this.#values[c]!;
+      for (; i < keys.length; i++) {
+        if (!visit(keys[i]!, values[i]!)) return;
+      }
     }
   }
 
-  /** Every key in ascending order, chunk by chunk (cheaper than `from("")`). */
-  chunks(): readonly (readonly string[])[] {
-    return this.#chunks;
+  /** Calls `visit` with every entry in ascending order. The map must not change meanwhile. */
+  forEach(visit: (key: string, value: T) => void): void {
+    for (let c = 0; c < this.#keys.length; c++) {
+      const keys = this.#keys[c]!;
+      const values = this.#values[c]!;
+      for (let i = 0; i < keys.length; i++) visit(keys[i]!, values[i]!);
+    }
   }
 }

@@ -4,7 +4,9 @@
  * entry that last wrote it; `appliedIndex` is the index of the last entry applied.
  *
  * Keys live in a Map keyed by binary strings (see keys.ts) for O(1) point reads and writes, and in
- * a `SortedKeys` chunked sorted list for byte-ordered prefix ranges.
+ * a `SortedKeys` chunked sorted list for byte-ordered prefix ranges. Values are held as binary
+ * strings too: on V8's heap, one byte per char, instead of one small ArrayBuffer each, which
+ * costs far more memory and garbage-collector time at a million keys.
  *
  * Snapshot format (big-endian), written in key order:
  *
@@ -19,9 +21,10 @@
  * Restore checks the magic, version, CRC, every length, that keys ascend strictly and that no
  * revision exceeds appliedIndex, and changes nothing unless all of it holds.
  */
+import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
 import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX, type KvCommand } from "./command.ts";
-import { binaryToBytes, bytesToBinary } from "./keys.ts";
+import { binaryToBytes, bytesToBinary, writeBinary } from "./keys.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 
 export type KvResult =
@@ -29,16 +32,31 @@ export type KvResult =
   | { ok: false; code: "precondition_failed" | "not_found"; currentRevision: number };
 
 export interface StoredValue {
-  /** Shared with the store: do not modify. */
+  /** A fresh copy. */
   value: Uint8Array;
   revision: number;
 }
 
 export interface RangeItem {
   key: Uint8Array;
-  /** Shared with the store: do not modify. */
   value: Uint8Array;
   revision: number;
+}
+
+/** What the map holds per key: the value as a binary string, and its revision. */
+interface Slot {
+  value: string;
+  revision: number;
+}
+
+function stringToBytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  writeBinary(out, s, 0);
+  return out;
+}
+
+function bytesToString(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
 export interface RangeResult {
@@ -71,9 +89,12 @@ function setU64(view: DataView, at: number, n: number): void {
 }
 
 export class KvStore {
-  #map = new Map<string, StoredValue>();
-  #sorted = new SortedKeys();
+  #map = new Map<string, Slot>();
+  /** The same Slot objects as `#map`, in key order. */
+  #sorted = new SortedKeys<Slot>();
   #appliedIndex = 0;
+  /** The size `snapshot()` will have, kept up to date by apply so it needs no sizing pass. */
+  #dataBytes = SNAPSHOT_HEADER_BYTES + 4;
   #rangeBytesMax: number;
 
   constructor(options?: { rangeBytesMax?: number }) {
@@ -92,9 +113,9 @@ export class KvStore {
   }
 
   /**
-   * Applies the KV command of entry `index` (which must be above `appliedIndex`). Takes ownership
-   * of `cmd.key` and `cmd.value` (decodeCommand returns fresh copies). A failed condition or a
-   * delete of an absent key changes nothing but `appliedIndex`.
+   * Applies the KV command of entry `index` (which must be above `appliedIndex`). The store keeps
+   * copies of the key and value. A failed condition or a delete of an absent key changes nothing
+   * but `appliedIndex`.
    */
   apply(index: number, cmd: KvCommand): KvResult {
     assert(
@@ -127,13 +148,25 @@ export class KvStore {
     }
     if (cmd.op === "put") {
       assert(cmd.value !== undefined, "put without a value");
-      this.#map.set(key, { value: cmd.value, revision: index });
-      if (current === undefined) this.#sorted.add(key);
+      const value = bytesToString(cmd.value);
+      if (current === undefined) {
+        const slot: Slot = { value, revision: index };
+        this.#map.set(key, slot);
+        const added = this.#sorted.add(key, slot);
+        assert(added, "a key absent from the map was in the sorted index");
+        this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
+      } else {
+        // The slot is shared by the map and the sorted index: update it in place.
+        this.#dataBytes += value.length - current.value.length;
+        current.value = value;
+        current.revision = index;
+      }
       return { ok: true, revision: index };
     }
     assert(cmd.op === "delete", `unknown op ${String(cmd.op)}`);
     if (current === undefined) return { ok: false, code: "not_found", currentRevision: 0 };
     this.#map.delete(key);
+    this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + current.value.length;
     const removed = this.#sorted.delete(key);
     assert(removed, "a key in the map was missing from the sorted index");
     return { ok: true, revision: index, deleted: true };
@@ -149,7 +182,9 @@ export class KvStore {
   }
 
   get(key: Uint8Array): StoredValue | undefined {
-    return this.#map.get(bytesToBinary(key));
+    const slot = this.#map.get(bytesToBinary(key));
+    if (slot === undefined) return undefined;
+    return { value: stringToBytes(slot.value), revision: slot.revision };
   }
 
   /**
@@ -166,60 +201,53 @@ export class KvStore {
     const items: RangeItem[] = [];
     let bytes = 0;
     let more = false;
-    for (const key of this.#sorted.from(p)) {
-      if (!key.startsWith(p)) break;
+    this.#sorted.scanFrom(p, (key, slot) => {
+      if (!key.startsWith(p)) return false;
       if (items.length >= limit || (items.length > 0 && bytes >= bytesMax)) {
         more = true;
-        break;
+        return false;
       }
-      const stored = this.#map.get(key);
-      assert(stored !== undefined, "a key in the sorted index was missing from the map");
-      items.push({ key: binaryToBytes(key), value: stored.value, revision: stored.revision });
-      bytes += stored.value.length;
-    }
+      items.push({
+        key: binaryToBytes(key),
+        value: stringToBytes(slot.value),
+        revision: slot.revision,
+      });
+      bytes += slot.value.length;
+      return true;
+    });
     return { items, more };
   }
 
   /** The whole state as bytes (format above). */
   snapshot(): Uint8Array {
-    const chunks = this.#sorted.chunks();
-    let total = SNAPSHOT_HEADER_BYTES + 4;
-    for (const chunk of chunks) {
-      for (const key of chunk) {
-        total += SNAPSHOT_ITEM_HEADER_BYTES + key.length + this.#map.get(key)!.value.length;
-      }
-    }
-    const out = new Uint8Array(total);
-    const view = new DataView(out.buffer);
+    const total = this.#dataBytes;
+    const out = Buffer.allocUnsafeSlow(total);
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    out.fill(0, 0, SNAPSHOT_HEADER_BYTES);
     view.setUint32(0, SNAPSHOT_MAGIC);
     out[4] = SNAPSHOT_VERSION;
     setU64(view, 8, this.#appliedIndex);
     setU64(view, 16, this.#map.size);
     let at = SNAPSHOT_HEADER_BYTES;
     let count = 0;
-    for (const chunk of chunks) {
-      for (const key of chunk) {
-        const stored = this.#map.get(key)!;
-        view.setUint16(at, key.length);
-        setU64(view, at + 2, stored.revision);
-        view.setUint32(at + 10, stored.value.length);
-        at += SNAPSHOT_ITEM_HEADER_BYTES;
-        for (let i = 0; i < key.length; i++) out[at + i] = key.charCodeAt(i);
-        at += key.length;
-        out.set(stored.value, at);
-        at += stored.value.length;
-        count++;
-      }
-    }
+    this.#sorted.forEach((key, slot) => {
+      view.setUint16(at, key.length);
+      setU64(view, at + 2, slot.revision);
+      view.setUint32(at + 10, slot.value.length);
+      at += SNAPSHOT_ITEM_HEADER_BYTES;
+      at += writeBinary(out, key, at);
+      at += writeBinary(out, slot.value, at);
+      count++;
+    });
     assert(count === this.#map.size, `snapshot wrote ${count} keys of ${this.#map.size}`);
     assert(at === total - 4, `snapshot wrote ${at} bytes of ${total - 4}`);
     view.setUint32(at, crc32(out.subarray(0, at)));
-    return out;
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
   /**
    * Replaces the whole state with a snapshot's. Throws `KvSnapshotCorruptError` (and changes
-   * nothing) when `data` is malformed. Values are copied out of `data`.
+   * nothing) when `data` is malformed. Nothing refers to `data` afterwards.
    */
   restore(data: Uint8Array): void {
     const fail = (why: string): never => {
@@ -245,10 +273,13 @@ export class KvStore {
     if (count > (end - SNAPSHOT_HEADER_BYTES) / (SNAPSHOT_ITEM_HEADER_BYTES + 1)) {
       fail(`count ${count} cannot fit`);
     }
-    const map = new Map<string, StoredValue>();
+    const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const map = new Map<string, Slot>();
     const keys: string[] = new Array(count);
+    const slots: Slot[] = new Array(count);
     let at = SNAPSHOT_HEADER_BYTES;
     let previous = "";
+    let valueBytesTotal = 0;
     for (let n = 0; n < count; n++) {
       if (at + SNAPSHOT_ITEM_HEADER_BYTES > end) fail(`truncated at key ${n} (byte ${at})`);
       const keyBytes = view.getUint16(at);
@@ -261,17 +292,28 @@ export class KvStore {
       }
       at += SNAPSHOT_ITEM_HEADER_BYTES;
       if (at + keyBytes + valueBytes > end) fail(`truncated at key ${n} (byte ${at})`);
-      const key = bytesToBinary(data.subarray(at, at + keyBytes));
+      const key = buffer.toString("latin1", at, at + keyBytes);
       at += keyBytes;
       if (n > 0 && !(previous < key)) fail(`key ${n} is not above the key before it`);
       previous = key;
       keys[n] = key;
-      map.set(key, { value: data.slice(at, at + valueBytes), revision });
+      const slot: Slot = { value: buffer.toString("latin1", at, at + valueBytes), revision };
+      slots[n] = slot;
+      map.set(key, slot);
+      valueBytesTotal += valueBytes;
       at += valueBytes;
     }
     if (at !== end) fail(`${end - at} bytes follow the last key`);
-    this.#sorted = SortedKeys.fromSorted(keys);
+    this.#sorted = SortedKeys.fromSorted(keys, slots, { checked: true });
     this.#map = map;
     this.#appliedIndex = appliedIndex;
+    this.#dataBytes = snapshotBytes(valueBytesTotal, keys);
   }
+}
+
+/** The size of a snapshot of these keys and value bytes. */
+function snapshotBytes(valueBytesTotal: number, keys: Iterable<string>): number {
+  let total = SNAPSHOT_HEADER_BYTES + 4 + valueBytesTotal;
+  for (const key of keys) total += SNAPSHOT_ITEM_HEADER_BYTES + key.length;
+  return total;
 }
