@@ -242,6 +242,7 @@ export class Raft {
     m.commit = this.raftLog.committed;
     this.send(m);
     pr.sentEntries(ents.length, ents.length === 0 ? 0 : payloadsSize(ents));
+    pr.sentCommitTo(m.commit);
     assert(pr.match < pr.next, "match < next after sending");
     return true;
   }
@@ -283,6 +284,7 @@ export class Raft {
     m.commit = Math.min(pr.match, this.raftLog.committed);
     m.context = ctx;
     this.send(m);
+    pr.sentCommitTo(m.commit);
   }
 
   bcastAppend(): void {
@@ -886,6 +888,10 @@ export class Raft {
       // The commit index moved in this term: held reads may be served now.
       this.#releasePendingReadIndexMessages();
       this.bcastAppend();
+    } else if (m.from !== this.id && pr.canBumpCommit(this.raftLog.committed)) {
+      // This follower may not know the latest commit index yet (it was paused when the
+      // commit moved): tell it now rather than at the next heartbeat.
+      this.sendAppend(m.from);
     }
     if (m.from !== this.id) {
       // Fill the window again; bounded by the inflights limit (each send adds one).

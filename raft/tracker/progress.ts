@@ -27,6 +27,8 @@ export class Progress {
   msgAppFlowPaused = false;
   inflights: Inflights;
   isLearner: boolean;
+  /** The highest commit index sent to this follower (to know when a commit-only MsgApp helps). */
+  sentCommit = 0;
 
   constructor(
     options: {
@@ -57,6 +59,7 @@ export class Progress {
     p.state = this.state;
     p.pendingSnapshot = this.pendingSnapshot;
     p.msgAppFlowPaused = this.msgAppFlowPaused;
+    p.sentCommit = this.sentCommit;
     return p;
   }
 
@@ -69,6 +72,7 @@ export class Progress {
     this.pendingSnapshot = 0;
     this.recentActive = false;
     this.msgAppFlowPaused = false;
+    this.sentCommit = 0;
     this.inflights.reset();
   }
 
@@ -121,6 +125,19 @@ export class Progress {
       case "snapshot":
         assert(false, "sending entries to a follower in snapshot state");
     }
+  }
+
+  /** Records the commit index carried by a message to this follower. */
+  sentCommitTo(commit: number): void {
+    this.sentCommit = Math.max(this.sentCommit, commit);
+  }
+
+  /**
+   * Whether sending `index` as the commit index may advance the follower's: it was not sent yet,
+   * and what was sent does not already cover everything the follower has (next - 1).
+   */
+  canBumpCommit(index: number): boolean {
+    return index > this.sentCommit && this.sentCommit < this.next - 1;
   }
 
   /** The follower acknowledged entries up to n; returns whether match moved. */
