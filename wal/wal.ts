@@ -243,6 +243,8 @@ export class Wal {
   #tail: Promise<void> = Promise.resolve();
   #failed: unknown = undefined;
   #closed = false;
+  /** Bytes were written since the last fdatasync. */
+  #unsynced = false;
 
   private constructor(st: WalState) {
     this.#s = st.settings;
@@ -428,7 +430,7 @@ export class Wal {
     return this.#run(async () => {
       this.#closed = true;
       try {
-        if (this.#failed === undefined) await this.#file.syncData();
+        if (this.#failed === undefined && this.#unsynced) await this.#file.syncData();
       } finally {
         this.#file.close();
       }
@@ -456,7 +458,11 @@ export class Wal {
     assert(bytes.length > 0 && bytes.length % 16 === 0, "appends are whole aligned records");
     try {
       await writeAll(this.#file, bytes);
-      if (sync) await this.#file.syncData();
+      this.#unsynced = true;
+      if (sync) {
+        await this.#file.syncData();
+        this.#unsynced = false;
+      }
     } catch (e) {
       this.#failed = e;
       throw e;
@@ -471,6 +477,7 @@ export class Wal {
       // Drop the preallocated zeros: only the last segment may end in zeros.
       await this.#file.truncate(this.#offset);
       await this.#file.sync();
+      this.#unsynced = false;
       const seg = segmentName(prev.seq + 1, this.#lastIndex + 1);
       const hardState = this.#hardState;
       const { bytes, crc } = encodeBatch(

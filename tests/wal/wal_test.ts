@@ -3,6 +3,8 @@ import { Wal, WalCorruptError } from "../../wal/mod.ts";
 import { makeEntries, makeEntry, recordingLogger, withTempDir } from "./helpers.ts";
 
 const metadata = { nodeId: 3, clusterId: "cluster-é" };
+/** Small segments keep the preallocated files (and the tests) small. */
+const small = { segmentBytesMax: 1 << 16 };
 
 async function segmentFiles(dir: string): Promise<string[]> {
   const names: string[] = [];
@@ -14,7 +16,7 @@ Deno.test("a saved hard state and entries read back after reopen", async () => {
   await withTempDir(async (root) => {
     const dir = `${root}/wal`;
     strictEqual(await Wal.exists(dir), false);
-    const wal = await Wal.create(dir, { metadata });
+    const wal = await Wal.create(dir, { ...small, metadata });
     strictEqual(await Wal.exists(dir), true);
     await wal.save({ term: 1, vote: 2, commit: 0 }, makeEntries(1, 3, 1));
     await wal.save({ term: 2, vote: 2, commit: 3 }, [makeEntry(4, 2, 1000)], { sync: false });
@@ -22,7 +24,7 @@ Deno.test("a saved hard state and entries read back after reopen", async () => {
     await wal.close();
     await rejects(wal.save(undefined, [makeEntry(6, 2)]), /closed/);
 
-    const r = await Wal.open(dir);
+    const r = await Wal.open(dir, small);
     deepStrictEqual(r.metadata, metadata);
     deepStrictEqual(r.hardState, { term: 2, vote: 2, commit: 3 });
     deepStrictEqual(r.entries, [
@@ -33,7 +35,7 @@ Deno.test("a saved hard state and entries read back after reopen", async () => {
     // Appending continues where the log ended.
     await r.wal.save({ term: 3, vote: 0, commit: 5 }, [makeEntry(6, 3)]);
     await r.wal.close();
-    const r2 = await Wal.open(dir);
+    const r2 = await Wal.open(dir, small);
     strictEqual(r2.entries.length, 6);
     deepStrictEqual(r2.hardState, { term: 3, vote: 0, commit: 5 });
     await r2.wal.close();
@@ -42,12 +44,12 @@ Deno.test("a saved hard state and entries read back after reopen", async () => {
 
 Deno.test("a new WAL has an empty hard state and no entries", async () => {
   await withTempDir(async (root) => {
-    await (await Wal.create(root, { metadata })).close();
-    const r = await Wal.open(root);
+    await (await Wal.create(root, { ...small, metadata })).close();
+    const r = await Wal.open(root, small);
     deepStrictEqual(r.hardState, { term: 0, vote: 0, commit: 0 });
     deepStrictEqual(r.entries, []);
     await r.wal.close();
-    await rejects(Wal.create(root, { metadata }), /already has one/);
+    await rejects(Wal.create(root, { ...small, metadata }), /already has one/);
   });
 });
 
@@ -92,7 +94,7 @@ Deno.test("a batch larger than a segment goes in whole, then a new segment start
       "0000000000000000-0000000000000000.wal",
       "0000000000000001-0000000000000065.wal",
     ]);
-    const r = await Wal.open(dir);
+    const r = await Wal.open(dir, small);
     deepStrictEqual(r.entries, [...makeEntries(1, 100, 1, 50), ...makeEntries(101, 102, 1)]);
     await r.wal.close();
   });
@@ -107,13 +109,13 @@ Deno.test("a later entry at index i replaces the conflicting suffix from i on", 
     await wal.save({ term: 3, vote: 3, commit: 2 }, makeEntries(4, 4, 3));
     await wal.close();
     ok(wal.segmentFiles().length >= 2, "the overwrite crossed a segment boundary");
-    const r = await Wal.open(dir);
+    const r = await Wal.open(dir, small);
     deepStrictEqual(r.entries, [...makeEntries(1, 3, 1), makeEntry(4, 3)]);
     deepStrictEqual(r.hardState, { term: 3, vote: 3, commit: 2 });
     // Appends continue after the overwrite: index 5 follows 4.
     await r.wal.save(undefined, makeEntries(5, 6, 3));
     await r.wal.close();
-    const r2 = await Wal.open(dir);
+    const r2 = await Wal.open(dir, small);
     deepStrictEqual(r2.entries, [...makeEntries(1, 3, 1), ...makeEntries(4, 6, 3)]);
     await r2.wal.close();
   });
@@ -121,7 +123,7 @@ Deno.test("a later entry at index i replaces the conflicting suffix from i on", 
 
 Deno.test("save refuses entries out of order or leaving a gap, and over-large ones", async () => {
   await withTempDir(async (dir) => {
-    const wal = await Wal.create(dir, { metadata });
+    const wal = await Wal.create(dir, { ...small, metadata });
     await wal.save(undefined, makeEntries(1, 3, 1));
     await rejects(wal.save(undefined, [makeEntry(5, 1)]), RangeError);
     await rejects(wal.save(undefined, [makeEntry(4, 1), makeEntry(6, 1)]), RangeError);
@@ -130,7 +132,7 @@ Deno.test("save refuses entries out of order or leaving a gap, and over-large on
     // The refused calls wrote nothing; the WAL still works.
     await wal.save(undefined, [makeEntry(4, 1)]);
     await wal.close();
-    const r = await Wal.open(dir);
+    const r = await Wal.open(dir, small);
     deepStrictEqual(r.entries, makeEntries(1, 4, 1));
     await r.wal.close();
   });
@@ -150,13 +152,19 @@ Deno.test("opening at a snapshot returns metadata, last hard state and entries a
       { index: 10, term: 1 },
       { index: 25, term: 1 },
     ]);
-    const r = await Wal.open(dir, { snapshot: { index: 25, term: 1 } });
+    const r = await Wal.open(dir, { ...small, snapshot: { index: 25, term: 1 } });
     deepStrictEqual(r.metadata, metadata);
     deepStrictEqual(r.hardState, { term: 2, vote: 1, commit: 25 });
     deepStrictEqual(r.entries, [...makeEntries(26, 30, 1), ...makeEntries(31, 60, 2)]);
     await r.wal.close();
-    await rejects(Wal.open(dir, { snapshot: { index: 25, term: 2 } }), /has term 1, not 2/);
-    await rejects(Wal.open(dir, { snapshot: { index: 26, term: 1 } }), /no snapshot marker/);
+    await rejects(
+      Wal.open(dir, { ...small, snapshot: { index: 25, term: 2 } }),
+      /has term 1, not 2/,
+    );
+    await rejects(
+      Wal.open(dir, { ...small, snapshot: { index: 26, term: 1 } }),
+      /no snapshot marker/,
+    );
   });
 });
 
@@ -183,24 +191,24 @@ Deno.test("released segments are removed, a few kept, and the WAL reopens at the
 
     const markers = await Wal.readSnapshotMarkers(dir);
     deepStrictEqual(markers, [{ index: 100, term: 1 }]);
-    const r = await Wal.open(dir, { snapshot: { index: 100, term: 1 } });
+    const r = await Wal.open(dir, { ...small, snapshot: { index: 100, term: 1 } });
     deepStrictEqual(r.entries, makeEntries(101, 120, 1));
     deepStrictEqual(r.hardState, { term: 1, vote: 1, commit: 120 });
     await r.wal.close();
-    await rejects(Wal.open(dir), /segments start later/);
+    await rejects(Wal.open(dir, small), /segments start later/);
   });
 });
 
 Deno.test("foreign files are ignored and a leftover temporary segment is removed", async () => {
   await withTempDir(async (dir) => {
-    const wal = await Wal.create(dir, { metadata });
+    const wal = await Wal.create(dir, { ...small, metadata });
     await wal.save({ term: 1, vote: 1, commit: 1 }, makeEntries(1, 2, 1));
     await wal.close();
     await Deno.writeTextFile(`${dir}/notes.txt`, "hello");
     await Deno.writeTextFile(`${dir}/0001-0002.wal`, "not a segment name");
     await Deno.writeTextFile(`${dir}/0000000000000001-0000000000000003.wal.tmp`, "half");
     await Deno.mkdir(`${dir}/0000000000000002-0000000000000003.wal`);
-    const r = await Wal.open(dir);
+    const r = await Wal.open(dir, small);
     deepStrictEqual(r.entries, makeEntries(1, 2, 1));
     await r.wal.close();
     const names = new Set<string>();
@@ -214,7 +222,7 @@ Deno.test("an empty directory, an empty segment or a missing segment is refused"
   await withTempDir(async (dir) => {
     await rejects(Wal.open(`${dir}/nothing`), /no segment files/);
     await Deno.writeFile(`${dir}/0000000000000000-0000000000000000.wal`, new Uint8Array(0));
-    const err = await rejects(Wal.open(dir), WalCorruptError);
+    const err = await rejects(Wal.open(dir, small), WalCorruptError);
     void err;
     await Deno.remove(`${dir}/0000000000000000-0000000000000000.wal`);
 
@@ -224,7 +232,7 @@ Deno.test("an empty directory, an empty segment or a missing segment is refused"
     const names = wal.segmentFiles();
     ok(names.length >= 3);
     await Deno.remove(`${dir}/${names[1]}`);
-    await rejects(Wal.open(dir), (e: unknown) => {
+    await rejects(Wal.open(dir, small), (e: unknown) => {
       ok(e instanceof WalCorruptError);
       strictEqual(e.file, `${dir}/${names[2]}`);
       ok(e.message.includes("segment 1 is missing"), e.message);
