@@ -201,3 +201,60 @@ export function countType(msgs: Message[], t: MessageType): number {
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/**
+ * A bare Raft (inside a RawNode) whose config holds `peers` as voters, with no log entries:
+ * tests shape its log with `raft.raftLog.append` and route its `msgs` by hand.
+ */
+export function newTestRaft(
+  id: number,
+  peers: number[],
+  config: Partial<Omit<Config, "id" | "storage">> = {},
+): RawNode {
+  const rn = new RawNode({
+    id,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    storage: new MemoryStorage(),
+    random: mulberry32(id),
+    ...config,
+  });
+  for (const p of peers) {
+    rn.applyConfChange({
+      transition: 0,
+      changes: [{ type: 0, nodeId: p }],
+      context: new Uint8Array(),
+    });
+  }
+  return rn;
+}
+
+/** Delivers the `msgs` of bare rafts among themselves until quiet; returns what was delivered. */
+export function routeRafts(nodes: RawNode[], maxRounds = 100): Message[] {
+  const byId = new Map(nodes.map((n) => [n.raft.id, n]));
+  const delivered: Message[] = [];
+  for (let round = 0; round < maxRounds; round++) {
+    const msgs: Message[] = [];
+    for (const n of nodes) {
+      msgs.push(...n.raft.msgs);
+      n.raft.msgs = [];
+    }
+    if (msgs.length === 0) return delivered;
+    for (const m of msgs) {
+      const to = byId.get(m.to);
+      if (to === undefined) continue;
+      delivered.push(m);
+      to.raft.step(m);
+    }
+  }
+  throw new Error(`rafts did not go quiet within ${maxRounds} rounds`);
+}
+
+export function entries(spec: Array<[number, number]>): Entry[] {
+  return spec.map(([index, term]) => ({
+    index,
+    term,
+    type: EntryType.Normal,
+    data: new Uint8Array(),
+  }));
+}
