@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { SortedKeys } from "../../kv/sorted_keys.ts";
+
+function entries(s: SortedKeys<number>, from = ""): [string, number][] {
+  const out: [string, number][] = [];
+  s.scanFrom(from, (k, v) => {
+    out.push([k, v]);
+    return true;
+  });
+  return out;
+}
+
+function key(i: number): string {
+  // Binary strings with chars above 0x7f, padded so that numeric and byte order agree.
+  return String.fromCharCode(0x80 + (i >> 8) % 128, i & 0xff);
+}
+
+Deno.test("sorted keys: ascending, descending and shuffled inserts across chunk splits", () => {
+  const n = 10_000; // Several splits of 2048-key chunks.
+  const orders = {
+    ascending: [...Array(n).keys()],
+    descending: [...Array(n).keys()].reverse(),
+    shuffled: [...Array(n).keys()].map((i) => (i * 7919) % n),
+  };
+  for (const [name, order] of Object.entries(orders)) {
+    const s = new SortedKeys<number>();
+    for (const i of order) assert.ok(s.add(key(i), i), name);
+    assert.equal(s.add(key(5), 5), false, "a present key is not added twice");
+    assert.equal(s.size, n);
+    const all = entries(s);
+    assert.deepEqual(all.map(([, v]) => v), [...Array(n).keys()], name);
+    assert.deepEqual(entries(s, key(n - 2)).map(([, v]) => v), [n - 2, n - 1]);
+    assert.deepEqual(entries(s, "\uffff"), []);
+  }
+});
+
+Deno.test("sorted keys: deleting everything, in any order, empties chunks cleanly", () => {
+  const n = 6000;
+  for (const step of [1, 7, 4999]) {
+    const s = new SortedKeys<number>();
+    for (let i = 0; i < n; i++) s.add(key(i), i);
+    const removed = new Set<number>();
+    for (let j = 0; j < n; j++) {
+      const i = (j * step) % n;
+      if (removed.has(i)) continue;
+      assert.ok(s.delete(key(i)));
+      removed.add(i);
+      if (j % 997 === 0) {
+        const left = entries(s).map(([, v]) => v);
+        assert.deepEqual(left, [...Array(n).keys()].filter((x) => !removed.has(x)));
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      if (!removed.has(i)) assert.ok(s.delete(key(i)));
+    }
+    assert.equal(s.size, 0);
+    assert.deepEqual(entries(s), []);
+    assert.equal(s.delete(key(1)), false);
+    s.add("z", 1);
+    assert.deepEqual(entries(s), [["z", 1]]);
+  }
+});
+
+Deno.test("sorted keys: scanFrom stops when the visitor says so; fromSorted checks order", () => {
+  const s = SortedKeys.fromSorted(["a", "b", "c", "d"], [1, 2, 3, 4]);
+  const seen: string[] = [];
+  s.scanFrom("b", (k) => {
+    seen.push(k);
+    return k < "c";
+  });
+  assert.deepEqual(seen, ["b", "c"]);
+  assert.throws(() => SortedKeys.fromSorted(["b", "a"], [1, 2]), /not strictly ascending/);
+  assert.throws(() => SortedKeys.fromSorted(["a", "a"], [1, 2]), /not strictly ascending/);
+  assert.throws(() => SortedKeys.fromSorted(["a"], []), RangeError);
+  const big = SortedKeys.fromSorted(
+    [...Array(5000).keys()].map(key),
+    [...Array(5000).keys()],
+  );
+  big.add(key(5000), 5000);
+  big.delete(key(0));
+  assert.deepEqual(entries(big).map(([, v]) => v), [...Array(5000).keys()].map((i) => i + 1));
+});
