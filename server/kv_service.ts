@@ -10,7 +10,6 @@
 import {
   ConfChangeTransition,
   ConfChangeType,
-  encodeConfChange,
   type Logger,
   ProposalDroppedError,
   StateType,

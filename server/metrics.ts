@@ -50,6 +50,22 @@ export class Gauge implements Metric {
   }
 }
 
+/** Counters kept elsewhere (the transport's), read when the metrics are rendered. */
+export class CounterFamily implements Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => { labels: Labels; value: number }[],
+  ) {}
+
+  render(lines: string[]): void {
+    lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`);
+    for (const { labels, value } of this.read()) {
+      lines.push(`${this.name}${labelText(labels)} ${value}`);
+    }
+  }
+}
+
 /** Latency in seconds, with buckets from 0.5 ms to 10 s. */
 export class Histogram implements Metric {
   static readonly BUCKETS = [
@@ -135,9 +151,6 @@ export function createServerMetrics() {
     ),
     snapshotSeconds: registry.add(
       new Histogram("raftkv_snapshot_seconds", "Time to take and save one snapshot."),
-    ),
-    peerMessages: registry.add(
-      new Counter("raftkv_peer_messages_total", "Raft messages sent and received."),
     ),
     httpRequests: registry.add(
       new Counter("raftkv_http_requests_total", "Client requests by method and status."),

@@ -8,13 +8,10 @@
  *   *    /raft/...            the transport's routes
  */
 import type { Logger } from "../raft/mod.ts";
-import type { HttpTransport } from "../transport/mod.ts";
+import { HEADER_CLUSTER_ID, HEADER_FROM, type HttpTransport } from "../transport/mod.ts";
 import type { ServerConfig } from "./flags.ts";
 import type { Member } from "./members.ts";
 import type { RaftServer } from "./raft_server.ts";
-
-export const CLUSTER_ID_HEADER = "x-raftkv-cluster-id";
-export const FROM_HEADER = "x-raftkv-from";
 
 /** How often a removed node that keeps calling is told so. */
 const REMOVED_NOTICE_INTERVAL_MS = 1000;
@@ -38,7 +35,7 @@ export function createPeerHandler(
     lastNotice.set(id, now);
     fetch(`${url}/raft/removed`, {
       method: "POST",
-      headers: { [CLUSTER_ID_HEADER]: raft.clusterId, "content-type": "application/json" },
+      headers: { [HEADER_CLUSTER_ID]: raft.clusterId, "content-type": "application/json" },
       body: JSON.stringify({ id }),
       signal: AbortSignal.timeout(2000),
     }).then((response) => response.body?.cancel()).catch(() => {});
@@ -64,7 +61,7 @@ export function createPeerHandler(
       return Response.json({ match: progress.match, commitIndex: raft.commitIndex });
     }
     if (request.method === "POST" && path === "/raft/removed") {
-      if (request.headers.get(CLUSTER_ID_HEADER) !== raft.clusterId) {
+      if (request.headers.get(HEADER_CLUSTER_ID) !== raft.clusterId) {
         return Response.json({ error: "cluster id mismatch" }, { status: 412 });
       }
       const body = await request.json().catch(() => ({})) as { id?: unknown };
@@ -73,7 +70,7 @@ export function createPeerHandler(
       raft.markRemoved();
       return Response.json({ ok: true });
     }
-    const from = Number(request.headers.get(FROM_HEADER));
+    const from = Number(request.headers.get(HEADER_FROM));
     if (Number.isSafeInteger(from) && raft.members.isRemoved(from)) {
       await request.body?.cancel();
       noticeRemoved(from);

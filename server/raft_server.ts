@@ -243,7 +243,6 @@ export class RaftServer {
 
   #send(messages: Message[]): void {
     if (messages.length === 0) return;
-    this.#options.metrics.peerMessages.inc({ direction: "sent" }, messages.length);
     this.#options.transport.send(messages);
   }
 

@@ -14,10 +14,10 @@ import {
 import { acquireDataDirLock, type DataDirLock, Wal, type WalMetadata } from "../wal/mod.ts";
 import { Snapshotter } from "../snap/mod.ts";
 import { createApp, KvStore } from "../kv/mod.ts";
-import { HttpTransport } from "../transport/mod.ts";
+import { HttpTransport, type PeerStats } from "../transport/mod.ts";
 import type { ServerConfig } from "./flags.ts";
 import { createStderrLogger } from "./logger.ts";
-import { createServerMetrics, Gauge } from "./metrics.ts";
+import { CounterFamily, createServerMetrics, Gauge } from "./metrics.ts";
 import { Members } from "./members.ts";
 import { decodeSnapshotData } from "./snapshot_data.ts";
 import { RaftServer } from "./raft_server.ts";
@@ -118,15 +118,14 @@ async function openNode(
   for (const member of members.list()) peerURLs.set(member.id, member.peerURL);
   peerURLs.delete(config.id);
 
+  // The transport's callbacks need the node, which needs the transport: assigned just below.
+  // deno-lint-ignore prefer-const
   let raft: RaftServer | undefined;
   const transport = new HttpTransport({
     id: config.id,
     clusterId: recovered.metadata.clusterId,
     peers: peerURLs,
-    onMessage: (message) => {
-      metrics.peerMessages.inc({ direction: "received" });
-      raft?.receive(message);
-    },
+    onMessage: (message) => raft?.receive(message),
     onUnreachable: (id) => raft?.reportUnreachable(id),
     onSnapshotStatus: (id, status) => raft?.reportSnapshot(id, status),
     logger,
@@ -177,7 +176,7 @@ async function openNode(
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     logger,
   });
-  addGauges(metrics, raft);
+  addGauges(metrics, raft, transport);
   const app = createApp(service, { valueBytesMax: config.valueBytesMax });
   const clientServer = Deno.serve({
     hostname: config.host,
@@ -216,8 +215,45 @@ async function openNode(
   };
 }
 
-function addGauges(metrics: ReturnType<typeof createServerMetrics>, raft: RaftServer): void {
+function addGauges(
+  metrics: ReturnType<typeof createServerMetrics>,
+  raft: RaftServer,
+  transport: HttpTransport,
+): void {
   const { registry } = metrics;
+  const perPeer = (pick: (peer: PeerStats) => number) => () =>
+    transport.stats().peers.map((peer) => ({
+      labels: { peer: String(peer.id) },
+      value: pick(peer),
+    }));
+  registry.add(
+    new CounterFamily(
+      "raftkv_peer_messages_sent_total",
+      "Raft messages sent, per peer.",
+      perPeer((p) => p.messagesSent),
+    ),
+  );
+  registry.add(
+    new CounterFamily(
+      "raftkv_peer_messages_received_total",
+      "Raft messages received, per peer.",
+      perPeer((p) => p.messagesReceived),
+    ),
+  );
+  registry.add(
+    new CounterFamily(
+      "raftkv_peer_messages_dropped_total",
+      "Raft messages dropped (queue full, peer down).",
+      perPeer((p) => p.messagesDropped),
+    ),
+  );
+  registry.add(
+    new CounterFamily(
+      "raftkv_peer_send_failures_total",
+      "Failed batch requests, per peer.",
+      perPeer((p) => p.sendFailures),
+    ),
+  );
   registry.add(new Gauge("raftkv_term", "The current raft term.", () => raft.term));
   registry.add(new Gauge("raftkv_is_leader", "1 on the leader.", () => raft.role === 2 ? 1 : 0));
   registry.add(

@@ -1,7 +1,7 @@
 /**
  * The REST API of shared/SPEC.md on a real 3-node cluster: any node answers any request.
  */
-import { assert, deepEqual, equal, match } from "node:assert/strict";
+import { deepEqual, equal, match, ok as assert } from "node:assert/strict";
 import { TestCluster } from "./harness.ts";
 
 async function errorBody(response: Response): Promise<{ code: string; message: string }> {

@@ -1,4 +1,4 @@
-import { assert, equal, match } from "node:assert/strict";
+import { equal, match, ok as assert } from "node:assert/strict";
 import { parsePeers, parseServerFlags, UsageError } from "../../server/flags.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;

@@ -2,7 +2,7 @@
  * Crashes of real processes (SIGKILL) and full restarts: every acknowledged write survives
  * (shared/SPEC.md, Guarantees).
  */
-import { assert, equal } from "node:assert/strict";
+import { equal, ok as assert } from "node:assert/strict";
 import { eventually, freePort, sleep, TestCluster } from "./harness.ts";
 import { assertAllReadable, WriteStream } from "./writes.ts";
 

@@ -3,7 +3,7 @@
  * start-server` in its own temporary data directory, on free ports, and can be killed with
  * SIGKILL, stopped with SIGTERM and restarted. Every wait is bounded.
  */
-import { assert } from "node:assert/strict";
+import { ok as assert } from "node:assert/strict";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 

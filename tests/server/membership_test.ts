@@ -2,7 +2,7 @@
  * Membership through the REST API on real processes: add a node and start it with --join, remove
  * one (it exits 0), promote a learner, move leadership.
  */
-import { assert, deepEqual, equal } from "node:assert/strict";
+import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { eventually, TestCluster } from "./harness.ts";
 
 interface MemberList {
