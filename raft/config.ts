@@ -23,7 +23,12 @@ export interface Config {
   /** Ticks between a leader's heartbeats; less than electionTicks. */
   heartbeatTicks: number;
   storage: Storage;
-  /** The last applied index on restart (the state machine's); entries up to it are not re-sent. */
+  /**
+   * On restart: the index the state machine has applied; committed entries up to it are not
+   * handed out again. Raft rebuilds the membership from the snapshot's ConfState only, so a
+   * caller whose state machine is restored from the latest snapshot passes that snapshot's index
+   * (ConfChange entries after it are then replayed). Default 0.
+   */
   applied?: number;
   /** Bytes of entries per MsgApp (at least one entry is always sent). Default 1 MiB. */
   maxSizePerMsg?: number;
