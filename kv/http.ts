@@ -295,7 +295,7 @@ export function createApp(service: KvService, options?: CreateAppOptions): Hono 
       );
     }
     if (err instanceof PayloadTooLargeError) {
-      return c.json(errorBody("payload_too_large", err.message), 413, { Connection: "close" });
+      return c.json(errorBody("payload_too_large", err.message), 413);
     }
     if (err instanceof NoLeaderError) {
       return c.json(errorBody("no_leader", err.message), 503, {
