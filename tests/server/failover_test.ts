@@ -55,7 +55,7 @@ Deno.test("a follower that missed compacted entries catches up by snapshot", asy
     await lagging.kill("SIGKILL");
     const writes = new WriteStream(cluster, "snapshot");
     writes.start({ concurrency: 4, writesMax: 400 });
-    await writes.stop();
+    await writes.finish();
     equal(writes.acked.length, 400, `failures: ${JSON.stringify([...writes.failures])}`);
     const leaderStatus = await leader.status();
     assert(leaderStatus.snapshotIndex >= 350, `leader snapshot at ${leaderStatus.snapshotIndex}`);
@@ -87,7 +87,7 @@ Deno.test("every acknowledged write survives stopping all nodes and starting the
     await cluster.waitForLeader();
     const writes = new WriteStream(cluster, "restart");
     writes.start({ concurrency: 8, writesMax: 300 });
-    await writes.stop();
+    await writes.finish();
     equal(writes.acked.length, 300);
 
     // Graceful stop: SIGTERM, exit code 0.

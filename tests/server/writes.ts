@@ -27,6 +27,11 @@ export class WriteStream {
     }
   }
 
+  /** Waits until `writesMax` writes have been answered. */
+  async finish(): Promise<void> {
+    await Promise.all(this.#workers);
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     await Promise.all(this.#workers);
