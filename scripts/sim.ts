@@ -5,6 +5,7 @@
  *   deno task sim --seeds 1..200 --steps 2000          a sweep over seeds 1 to 200
  *   deno task sim --seed 100 --runs 50                 seeds 100 to 149
  *   deno task sim --seed 7 --verbose                   prints every action of the run
+ *   deno task sim --seed 146 --leader-removal on       also remove/demote the current leader
  *
  * Exits 1 at the first violation, printing the seed, the step, what broke and the last actions;
  * `deno task sim --seed <that seed> --steps <same>` replays it exactly.
@@ -17,7 +18,8 @@ const RUNS_MAX = 1_000_000;
 function usage(message: string): never {
   console.error(`${message}
 usage: deno task sim [--seed S | --seeds A..B] [--runs K] [--steps N] [--nodes M]
-                     [--pre-vote on|off] [--check-quorum on|off] [--verbose]`);
+                     [--pre-vote on|off] [--check-quorum on|off] [--leader-removal on|off]
+                     [--verbose]`);
   Deno.exit(2);
 }
 
@@ -72,6 +74,7 @@ function main(): void {
       nodes: { type: "string" },
       "pre-vote": { type: "string" },
       "check-quorum": { type: "string" },
+      "leader-removal": { type: "string" },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -83,12 +86,14 @@ function main(): void {
   if (nodes < 1 || nodes > 7) usage("--nodes must be 1 to 7");
   const preVote = onOff("pre-vote", values["pre-vote"]);
   const checkQuorum = onOff("check-quorum", values["check-quorum"]);
+  const leaderRemoval = onOff("leader-removal", values["leader-removal"]);
   const seeds = seedsOf(values);
   let failed = 0;
   for (const seed of seeds) {
     const options: SimulationOptions = { seed, steps, nodes };
     if (preVote !== undefined) options.preVote = preVote;
     if (checkQuorum !== undefined) options.checkQuorum = checkQuorum;
+    if (leaderRemoval !== undefined) options.leaderRemoval = leaderRemoval;
     if (values.verbose) options.onAction = (step, action) => console.log(`  ${step}: ${action}`);
     const r = simulate(options);
     if (r.ok) {
@@ -102,7 +107,12 @@ function main(): void {
     console.log(`  replay: deno task sim --seed ${r.seed} --steps ${steps} --nodes ${nodes}`);
     break;
   }
-  if (failed > 0) Deno.exit(1);
+  if (failed > 0) {
+    console.log(
+      `  (same options: add the flags given to this run, e.g. --pre-vote/--leader-removal)`,
+    );
+    Deno.exit(1);
+  }
   console.log(`all ${seeds.length} runs passed (${steps} steps, ${nodes} nodes)`);
 }
 

@@ -22,6 +22,7 @@ import {
   RawNode,
   type ReadState,
   type Snapshot,
+  SnapshotStatus,
   StateType,
 } from "../../raft/mod.ts";
 import { Rng } from "../../sim/rng.ts";
@@ -133,7 +134,8 @@ export class TestNode {
   /** The durable log from `lo` (default: the first available index) on. */
   entries(lo?: number): Entry[] {
     const from = lo ?? this.storage.firstIndex();
-    return this.storage.entries(from, this.storage.lastIndex() + 1);
+    const last = this.storage.lastIndex();
+    return from > last ? [] : this.storage.entries(from, last + 1);
   }
 }
 
@@ -323,7 +325,7 @@ export class Network {
     const data = bytes(JSON.stringify(node.appliedData));
     const snap = node.storage.createSnapshot(index, node.confState, data);
     const compactTo = index - (options.keep ?? 0);
-    if (compactTo > node.storage.firstIndex()) node.storage.compact(compactTo);
+    if (compactTo >= node.storage.firstIndex()) node.storage.compact(compactTo);
     return snap;
   }
 
@@ -396,7 +398,10 @@ export class Network {
     let delivered = 0;
     for (const e of due) {
       const m = e.message;
-      if (this.#cut(m)) continue;
+      if (this.#cut(m)) {
+        this.#lost(m);
+        continue;
+      }
       let dropped = false;
       let copies = 1;
       let delayTicks = 0;
@@ -406,19 +411,36 @@ export class Network {
         else if (f.kind === "duplicate") copies = 2;
         else delayTicks = Math.max(delayTicks, f.ticks);
       }
-      if (dropped) continue;
+      if (dropped) {
+        this.#lost(m);
+        continue;
+      }
       if (delayTicks > 0 && !e.delayed) {
         this.#queue.push({ message: m, dueTick: this.#now + delayTicks, delayed: true });
         continue;
       }
       for (let c = 0; c < copies; c++) {
         const target = this.#nodes.get(m.to);
-        if (target?.raw === undefined) continue;
-        target.raw.step(m);
+        if (target?.raw === undefined) {
+          this.#lost(m);
+          continue;
+        }
+        // Each copy is a fresh object, as decoded bytes would be: a leader assigns index and
+        // term to a proposal's entries in place.
+        target.raw.step(c === 0 ? m : { ...m, entries: m.entries.map((e) => ({ ...e })) });
         delivered++;
+        if (m.type === MessageType.MsgSnap) {
+          this.#nodes.get(m.from)?.raw?.reportSnapshot(m.to, SnapshotStatus.Finish);
+        }
       }
     }
     return delivered;
+  }
+
+  /** A transport tells the sender of a lost snapshot, so that it can retry. */
+  #lost(m: Message): void {
+    if (m.type !== MessageType.MsgSnap) return;
+    this.#nodes.get(m.from)?.raw?.reportSnapshot(m.to, SnapshotStatus.Failure);
   }
 
   /**
