@@ -163,11 +163,12 @@ export class RaftKvService implements KvService {
     if (member === undefined) throw new NotFoundError(`node ${id} is not a member`);
     if (member.learner) throw new BadRequestError(`node ${id} is a learner and cannot lead`);
     this.#checkServing();
+    if (this.#raft.leader === 0) throw new NoLeaderError();
     const deadline = Date.now() + this.#timeoutMs;
     while (this.#raft.leader !== id) {
-      if (this.#raft.leader === 0) throw new NoLeaderError();
       // Raft forwards the request to the leader; repeated until it takes, as a transfer may abort.
-      this.#raft.node.transferLeader(id);
+      // Between two leaders none is known: then only wait.
+      if (this.#raft.leader !== 0) this.#raft.node.transferLeader(id);
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new RequestTimeoutError(`leadership did not move to node ${id} in time`);

@@ -35,6 +35,11 @@ Deno.test("a fourth node added with POST /cluster/members and --join serves read
     });
 
     fourth.start(["--join"]);
+    await eventually("the new node to know the leader", async () => {
+      const response = await fourth.fetch("/health");
+      await response.body?.cancel();
+      return response.status === 200 || undefined;
+    });
     const put = await fourth.fetch("/kv/after-join", { method: "PUT", body: "new" });
     equal(put.status, 200, await put.clone().text());
     for (const key of ["before-join", "after-join"]) {
