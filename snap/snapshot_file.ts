@@ -89,6 +89,7 @@ export function decodeSnapshotFile(file: Uint8Array): Snapshot {
   if (version !== SNAPSHOT_FORMAT_VERSION) {
     throw new SnapshotFileError(`unknown format version ${version}`);
   }
+  if (view.getUint32(28, true) !== 0) throw new SnapshotFileError("non-zero reserved header bytes");
   const metaBytes = view.getUint32(12, true);
   let dataBytes: number;
   try {
