@@ -21,6 +21,8 @@ export interface ClusterOptions {
   electionTicks?: number;
   /** Extra flags for every node. */
   flags?: string[];
+  /** The program to run instead of main.ts (the bundle, say). */
+  entry?: string;
 }
 
 /** A port the OS reports free right now. */
@@ -65,7 +67,7 @@ export class TestNode {
       args: [
         "run",
         "-A",
-        MAIN,
+        this.cluster.entry,
         "start-server",
         "--id",
         String(this.id),
@@ -149,10 +151,12 @@ export class TestCluster {
   readonly nodes: TestNode[] = [];
   readonly flags: string[];
   readonly root: string;
+  readonly entry: string;
 
-  private constructor(root: string, flags: string[]) {
+  private constructor(root: string, flags: string[], entry: string) {
     this.root = root;
     this.flags = flags;
+    this.entry = entry;
   }
 
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
@@ -161,7 +165,7 @@ export class TestCluster {
     if (options.snapshotCount) flags.push("--snapshot-count", String(options.snapshotCount));
     if (options.tickMs) flags.push("--tick-ms", String(options.tickMs));
     if (options.electionTicks) flags.push("--election-ticks", String(options.electionTicks));
-    const cluster = new TestCluster(root, flags);
+    const cluster = new TestCluster(root, flags, options.entry ?? MAIN);
     for (let id = 1; id <= (options.nodes ?? 3); id++) cluster.addSpec(id);
     for (const node of cluster.nodes) node.start();
     return cluster;
