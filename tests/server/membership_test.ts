@@ -118,3 +118,23 @@ Deno.test("a learner added with learner=true is promoted once caught up", async 
     await cluster.stop();
   }
 });
+
+Deno.test("a leader that removes itself steps down and exits 0; the others elect a new leader", async () => {
+  const cluster = await TestCluster.start();
+  try {
+    const leader = await cluster.waitForLeader();
+    const removed = await leader.fetch(`/cluster/members/${leader.id}`, { method: "DELETE" });
+    equal(removed.status, 200, await removed.clone().text());
+    await removed.body?.cancel();
+    equal((await leader.exited(20_000)).code, 0, leader.log);
+    const next = await cluster.waitForLeader();
+    assert(next.id !== leader.id);
+    const info = await next.json<MemberList>("/cluster");
+    equal(info.members.some((member) => member.id === leader.id), false);
+    const put = await next.fetch("/kv/after-removal", { method: "PUT", body: "ok" });
+    equal(put.status, 200, await put.clone().text());
+    await put.body?.cancel();
+  } finally {
+    await cluster.stop();
+  }
+});
