@@ -154,3 +154,37 @@ Deno.test("a second process on a data directory in use refuses to start", async 
     await cluster.stop();
   }
 });
+
+Deno.test("a leader paused with SIGSTOP never serves a stale linearizable read after it resumes", async () => {
+  const cluster = await TestCluster.start();
+  try {
+    const oldLeader = await cluster.waitForLeader();
+    const first = await oldLeader.fetch("/kv/paused", { method: "PUT", body: "old" });
+    equal(first.status, 200);
+    await first.body?.cancel();
+
+    oldLeader.process!.kill("SIGSTOP");
+    let newLeader;
+    try {
+      newLeader = await eventually("the others to elect a new leader", async () => {
+        for (const node of cluster.nodes.filter((n) => n !== oldLeader)) {
+          const status = await node.status();
+          if (status.role === "leader") return node;
+        }
+        return undefined;
+      });
+      const second = await newLeader.fetch("/kv/paused", { method: "PUT", body: "new" });
+      equal(second.status, 200);
+      await second.body?.cancel();
+    } finally {
+      oldLeader.process!.kill("SIGCONT");
+    }
+    // The old leader still believes it leads when it wakes; its read must not return "old".
+    const read = await oldLeader.fetch("/kv/paused");
+    const body = await read.text();
+    if (read.status === 200) equal(body, "new");
+    else assert([503, 504].includes(read.status), `${read.status} ${body}`);
+  } finally {
+    await cluster.stop();
+  }
+});
