@@ -62,13 +62,17 @@ export function encodeBatch(input: BatchInput, prevCrc: number): EncodedBatch {
   let off = 0;
   let crc = prevCrc;
   const frame = (type: RecordType, payloadBytes: number) => {
-    crc = frameRecord(bytes, off, { type, payloadBytes, prevCrc: crc });
+    crc = frameRecord(bytes, view, off, { type, payloadBytes, prevCrc: crc });
     off += recordBytes(payloadBytes);
   };
   if (input.seed !== undefined) {
     view.setUint32(off + HEADER_BYTES, input.seed, true);
     // A seed record's own CRC starts from 0; the chain continues from its value.
-    frameRecord(bytes, off, { type: RecordType.CrcSeed, payloadBytes: CRC_SEED_BYTES, prevCrc: 0 });
+    frameRecord(bytes, view, off, {
+      type: RecordType.CrcSeed,
+      payloadBytes: CRC_SEED_BYTES,
+      prevCrc: 0,
+    });
     crc = input.seed;
     off += recordBytes(CRC_SEED_BYTES);
   }

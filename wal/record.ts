@@ -5,7 +5,7 @@
  * it either whole or zero, and a header that fails its own CRC is corruption, never a torn write.
  */
 import { assert } from "./assert.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32cRange } from "./crc32c.ts";
 
 export const RecordType = {
   Metadata: 1,
@@ -39,19 +39,19 @@ export function recordBytes(payloadBytes: number): number {
  */
 export function frameRecord(
   buf: Uint8Array,
+  view: DataView,
   offset: number,
   record: { type: RecordType; payloadBytes: number; prevCrc: number },
 ): number {
   const { type, payloadBytes, prevCrc } = record;
   assert(payloadBytes >= 0 && payloadBytes <= RECORD_PAYLOAD_BYTES_MAX, "record payload size");
   assert(offset % ALIGN_BYTES === 0, "records are 16-byte aligned");
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   view.setUint32(offset, ((type << TYPE_SHIFT) | payloadBytes) >>> 0, true);
   const payloadStart = offset + HEADER_BYTES;
-  let crc = crc32c(buf.subarray(offset, offset + 4), prevCrc);
-  crc = crc32c(buf.subarray(payloadStart, payloadStart + payloadBytes), crc);
+  let crc = crc32cRange(buf, offset, offset + 4, prevCrc);
+  crc = crc32cRange(buf, payloadStart, payloadStart + payloadBytes, crc);
   view.setUint32(offset + 4, crc, true);
-  view.setUint32(offset + 8, crc32c(buf.subarray(offset, offset + 8)), true);
+  view.setUint32(offset + 8, crc32cRange(buf, offset, offset + 8), true);
   view.setUint32(offset + 12, 0, true);
   return crc;
 }
@@ -143,7 +143,7 @@ export function scanSegment(bytes: Uint8Array, isLast: boolean): SegmentScan {
     }
     const lenType = view.getUint32(offset, true);
     const storedCrc = view.getUint32(offset + 4, true);
-    if (crc32c(bytes.subarray(offset, offset + 8)) !== view.getUint32(offset + 8, true)) {
+    if (crc32cRange(bytes, offset, offset + 8) !== view.getUint32(offset + 8, true)) {
       throw new RecordScanError(offset, "record header CRC mismatch");
     }
     if (view.getUint32(offset + 12, true) !== 0) {
@@ -165,8 +165,8 @@ export function scanSegment(bytes: Uint8Array, isLast: boolean): SegmentScan {
     }
     const payloadStart = offset + HEADER_BYTES;
     const prev = type === RecordType.CrcSeed ? 0 : crc;
-    let computed = crc32c(bytes.subarray(offset, offset + 4), prev);
-    computed = crc32c(bytes.subarray(payloadStart, payloadStart + length), computed);
+    let computed = crc32cRange(bytes, offset, offset + 4, prev);
+    computed = crc32cRange(bytes, payloadStart, payloadStart + length, computed);
     if (computed !== storedCrc) {
       if (isLast && hasZeroSectorPiece(bytes, offset, end)) {
         return torn("torn record (zero sector)");
