@@ -390,9 +390,11 @@ export class Raft {
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
       if (this.checkQuorum) this.step(newMessage(MessageType.MsgCheckQuorum, NONE, this.id));
-      // A transfer that did not finish within an election timeout is abandoned (thesis §3.10).
+      // A transfer that did not finish within an election timeout is abandoned (thesis §3.10);
+      // a removed leader picks a target again instead, as it must not stay leader.
       if (this.state === StateType.Leader && this.leadTransferee !== NONE) {
         this.abortLeaderTransfer();
+        if (!this.#isVoterSelf()) this.#handOffLeadership();
       }
     }
     if (this.state !== StateType.Leader) return;
@@ -868,7 +870,14 @@ export class Raft {
       return;
     }
     // An ack at our match can still move a probing follower to replicate.
-    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === "probe")) return;
+    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === "probe")) {
+      // A caught-up transferee that did not campaign (e.g. it had a conf change to apply
+      // first) is asked again on its next ack.
+      if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) {
+        this.#sendTimeoutNow(m.from);
+      }
+      return;
+    }
     switch (pr.state) {
       case "probe":
         pr.becomeReplicate();
@@ -951,6 +960,12 @@ export class Raft {
 
   #sendTimeoutNow(to: number): void {
     this.send(newMessage(MessageType.MsgTimeoutNow, to));
+    if (this.state === StateType.Leader && !this.#isVoterSelf()) {
+      // A removed leader's handoff is done: the target has our whole log, so it can win even a
+      // vote that still needs ours. Step down now; nobody would tell us of the new term.
+      this.logger.info(`${this.id} stepping down after handing leadership to ${to}`);
+      this.becomeFollower(this.term, NONE);
+    }
   }
 
   abortLeaderTransfer(): void {
@@ -1196,9 +1211,8 @@ export class Raft {
     const pr = this.trk.progress.get(this.id);
     this.isLearner = pr !== undefined && pr.isLearner;
     if ((pr === undefined || this.isLearner) && this.state === StateType.Leader) {
-      // We were removed (or demoted) as leader: step down; the others elect a new leader.
-      this.logger.info(`${this.id} stepping down: no longer a voter in ${this.#configString()}`);
-      this.becomeFollower(this.term, NONE);
+      // We were removed (or demoted) as leader: step down by handing leadership over.
+      this.#handOffLeadership();
       return cs;
     }
     if (this.state !== StateType.Leader || cs.voters.length === 0) return cs;
@@ -1214,7 +1228,53 @@ export class Raft {
     if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) {
       this.abortLeaderTransfer();
     }
+    assert(this.state === StateType.Leader, "config switch keeps a voter leader leading");
     return cs;
+  }
+
+  /** Whether this leader is still a voter of its own configuration. */
+  #isVoterSelf(): boolean {
+    const pr = this.trk.progress.get(this.id);
+    return pr !== undefined && !pr.isLearner && this.trk.isVoter(this.id);
+  }
+
+  /**
+   * A leader that applied its own removal (or demotion) steps down by transferring leadership
+   * to the most caught-up remaining voter (etcd's TODO in switchToConfig), and keeps leading
+   * until that voter takes over. Stepping down at once can leave the cluster without a leader:
+   * a remaining voter that missed the commit of the removal still needs our vote, which we
+   * refuse while our log is longer, and we no longer campaign. Until the handover completes we
+   * keep sending the commit index (so the others apply the new config) and drop proposals.
+   */
+  #handOffLeadership(): void {
+    assert(this.state === StateType.Leader, "only a leader hands off leadership");
+    let target = NONE;
+    let best = -1;
+    for (const id of this.trk.voterIds()) {
+      if (id === this.id) continue;
+      const m = this.trk.progress.get(id)!.match;
+      if (m > best) {
+        best = m;
+        target = id;
+      }
+    }
+    if (target === NONE) {
+      this.logger.info(`${this.id} stepping down: no longer a voter and no voter to hand over to`);
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    this.logger.info(
+      `${this.id} is no longer a voter in ${this.#configString()}: handing leadership to ${target}`,
+    );
+    this.abortLeaderTransfer();
+    this.electionElapsed = 0;
+    this.leadTransferee = target;
+    // Everyone learns the commit index (and applies the config that removed us).
+    this.bcastAppend();
+    if (this.trk.progress.get(target)!.match === this.raftLog.lastIndex()) {
+      this.#sendTimeoutNow(target);
+      assert(this.leadTransferee === NONE, "a removed leader steps down after handoff");
+    }
   }
 
   /** The application applied entries up to `index` (called from RawNode.advance). */

@@ -132,7 +132,7 @@ Deno.test("an explicit joint config is left only by an empty ConfChange; non-lea
   assert.deepEqual(c.node(1).confState.learners, [4]);
 });
 
-Deno.test("a leader removed from the configuration steps down; the rest elect a new leader", () => {
+Deno.test("a leader removed from the configuration steps down by handing over to a remaining voter (§6)", () => {
   const c = new Cluster({ peers: [1, 2, 3] });
   c.stabilize();
   c.elect(1);
@@ -141,11 +141,40 @@ Deno.test("a leader removed from the configuration steps down; the rest elect a 
   assert.deepEqual(c.node(2).confState.voters, [2, 3]);
   assert.equal(c.state(1), StateType.Follower);
   assert.throws(() => c.node(1).rn.propose(enc("x")), ProposalDroppedError);
-  // Node 1 is gone; 2 and 3 elect a leader among themselves.
-  c.isolated.add(1);
-  c.elect(2);
+  const [leader] = c.leaders();
+  assert.ok(leader === 2 || leader === 3, `new leader ${leader}`);
+  assert.equal(
+    c.raft(leader!).trk.progress.has(1),
+    false,
+    "the removed node's progress is dropped",
+  );
+  c.node(leader!).rn.propose(enc("after"));
+  c.stabilize();
+  assert.equal(c.node(2).applied.length, 1);
+  assert.equal(c.node(3).applied.length, 1);
+});
+
+Deno.test("a removed leader keeps leading until a remaining voter that missed the commit takes over (§6)", () => {
+  const c = new Cluster({ peers: [1, 2] });
+  c.stabilize();
+  c.elect(1);
+  const removalIndex = c.raft(1).raftLog.lastIndex() + 1;
+  // Node 2 acks the removal but hears neither that it committed nor what follows.
+  c.drop = (m) =>
+    m.from === 1 && m.to === 2 &&
+    (m.commit >= removalIndex || m.entries.some((e) => e.index > removalIndex));
+  c.node(1).rn.proposeConfChange(cc([[ConfChangeType.RemoveNode, 1]]));
+  c.node(1).rn.propose(enc("after the removal"));
+  c.stabilize();
+  assert.ok(c.raft(1).raftLog.applied >= removalIndex, "node 1 applied its own removal");
+  assert.ok(c.raft(2).raftLog.committed < removalIndex, "node 2 does not know it committed");
+  assert.equal(c.state(1), StateType.Leader, "handing over, not yet stepped down");
+  assert.equal(c.raft(1).leadTransferee, 2);
+  c.drop = () => false;
+  for (let k = 0; k < 40; k++) c.tickAll(1);
   assert.deepEqual(c.leaders(), [2]);
-  assert.equal(c.raft(2).trk.progress.has(1), false, "the removed node's progress is dropped");
+  assert.deepEqual(c.node(2).confState.voters, [2]);
+  assert.equal(c.state(1), StateType.Follower);
 });
 
 Deno.test("leadership transfer: the target is caught up, then gets MsgTimeoutNow and wins (thesis §3.10)", () => {

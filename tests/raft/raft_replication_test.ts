@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MessageType, ProposalDroppedError, StateType } from "../../raft/mod.ts";
 import { newMessage } from "../../raft/raft.ts";
-import { Cluster, countType, dec, enc, entries, newTestRaft, routeRafts } from "./harness.ts";
+import { Cluster, dec, enc, entries, newTestRaft, routeRafts } from "./harness.ts";
 
 function range(from: number, to: number, term: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
