@@ -2,14 +2,22 @@
  * A sorted map from keys held as latin1 "binary strings" (one char per byte, so that JS string
  * comparison is byte order) to values. Stored as a list of sorted chunks of at most
  * `CHUNK_KEYS_MAX` keys, each with a parallel array of values (the idea of Python's
- * sortedcontainers): insert and delete cost a binary search plus a splice of one chunk, a range
- * costs a binary search plus the entries it visits, and a full scan walks arrays in order.
+ * sortedcontainers): a delete costs a binary search plus a splice of one chunk, a range costs a
+ * binary search plus the entries it visits, and a full scan walks arrays in order.
+ *
+ * Adds are lazy: a new key waits in `#pending` (a hash map, O(1)) until the next scan, which
+ * first merges every pending key into the chunks: one by one when there are few, else by one sort
+ * of the pending keys and a merge into just the chunks they land in. At a million keys a binary
+ * search costs a cache miss per step, so this keeps the write path (every raft apply) cheap and
+ * pays for ordering once per scan instead of once per write.
  */
 
 /** A chunk is split in two when it grows past this. */
 const CHUNK_KEYS_MAX = 2048;
-/** fromSorted() fills chunks to this, leaving room to grow. */
+/** fromSorted() and merges fill chunks to this, leaving room to grow. */
 const CHUNK_KEYS_FILL = 1024;
+/** Up to this many pending keys are inserted one by one; more are sorted and merged. */
+const PENDING_INSERT_ONE_BY_ONE_MAX = 32;
 
 function lowerBound(keys: readonly string[], key: string): number {
   let lo = 0;
@@ -28,10 +36,13 @@ export class SortedKeys<T> {
   #values: T[][] = [];
   /** `#maxes[i]` is the last (largest) key of `#keys[i]`. */
   #maxes: string[] = [];
+  /** Keys in the chunks. */
   #size = 0;
+  /** Added keys not yet in the chunks. Invariant: disjoint from the chunks' keys. */
+  #pending = new Map<string, T>();
 
   get size(): number {
-    return this.#size;
+    return this.#size + this.#pending.size;
   }
 
   /**
@@ -67,8 +78,16 @@ export class SortedKeys<T> {
     return lowerBound(this.#maxes, key);
   }
 
-  /** Adds `key` with `value`; returns false (changing nothing) if `key` was present. */
-  add(key: string, value: T): boolean {
+  /**
+   * Adds `key` with `value`. The key must be absent (the caller knows: `KvStore` checks its own
+   * map); a duplicate is caught, as a broken invariant, when the pending keys are merged.
+   */
+  add(key: string, value: T): void {
+    this.#pending.set(key, value);
+  }
+
+  /** Inserts one key into the chunks now; returns false if it was there. */
+  #insert(key: string, value: T): boolean {
     if (this.#keys.length === 0) {
       this.#keys.push([key]);
       this.#values.push([value]);
@@ -97,6 +116,7 @@ export class SortedKeys<T> {
 
   /** Removes `key`; returns false if it was absent. */
   delete(key: string): boolean {
+    if (this.#pending.delete(key)) return true;
     const c = this.#chunkFor(key);
     const keys = this.#keys[c];
     if (keys === undefined) return false;
@@ -121,6 +141,7 @@ export class SortedKeys<T> {
    * false. The map must not change meanwhile.
    */
   scanFrom(from: string, visit: (key: string, value: T) => boolean): void {
+    this.#flush();
     let c = this.#chunkFor(from);
     if (c >= this.#keys.length) return;
     let i = lowerBound(this.#keys[c]!, from);
@@ -133,12 +154,94 @@ export class SortedKeys<T> {
     }
   }
 
+  /**
+   * Every entry in ascending order, as parallel runs of keys and values (for tight loops that a
+   * callback per entry would slow down). The map must not change while they are in use.
+   */
+  runs(): { keys: readonly (readonly string[])[]; values: readonly (readonly T[])[] } {
+    this.#flush();
+    return { keys: this.#keys, values: this.#values };
+  }
+
   /** Calls `visit` with every entry in ascending order. The map must not change meanwhile. */
   forEach(visit: (key: string, value: T) => void): void {
+    this.#flush();
     for (let c = 0; c < this.#keys.length; c++) {
       const keys = this.#keys[c]!;
       const values = this.#values[c]!;
       for (let i = 0; i < keys.length; i++) visit(keys[i]!, values[i]!);
     }
+  }
+
+  /** Moves every pending key into the chunks. */
+  #flush(): void {
+    const count = this.#pending.size;
+    if (count === 0) return;
+    if (count <= PENDING_INSERT_ONE_BY_ONE_MAX) {
+      for (const [key, value] of this.#pending) {
+        const inserted = this.#insert(key, value);
+        if (!inserted) throw new Error(`Invariant violated: key added twice (${count} pending)`);
+      }
+      this.#pending.clear();
+      return;
+    }
+    // The default sort compares UTF-16 code units: for binary strings, byte order.
+    const added = [...this.#pending.keys()].sort();
+    const addedValues = added.map((k) => this.#pending.get(k)!);
+    this.#pending.clear();
+    const keys: string[][] = [];
+    const values: T[][] = [];
+    const maxes: string[] = [];
+    // Appends a sorted run as one chunk, or as chunks of CHUNK_KEYS_FILL when it is too long.
+    const push = (k: string[], v: T[]) => {
+      if (k.length <= CHUNK_KEYS_MAX) {
+        keys.push(k);
+        values.push(v);
+        maxes.push(k[k.length - 1]!);
+        return;
+      }
+      for (let i = 0; i < k.length; i += CHUNK_KEYS_FILL) {
+        const part = k.slice(i, i + CHUNK_KEYS_FILL);
+        keys.push(part);
+        values.push(v.slice(i, i + CHUNK_KEYS_FILL));
+        maxes.push(part[part.length - 1]!);
+      }
+    };
+    let a = 0; // Next added key to place.
+    const chunkCount = this.#keys.length;
+    for (let c = 0; c < chunkCount; c++) {
+      const oldKeys = this.#keys[c]!;
+      const oldValues = this.#values[c]!;
+      // Added keys up to this chunk's max land here; the last chunk takes the rest.
+      let end = a;
+      if (c === chunkCount - 1) end = added.length;
+      else while (end < added.length && added[end]! <= this.#maxes[c]!) end++;
+      if (end === a) {
+        push(oldKeys, oldValues);
+        continue;
+      }
+      const mergedKeys: string[] = [];
+      const mergedValues: T[] = [];
+      let o = 0;
+      while (o < oldKeys.length || a < end) {
+        const takeOld = a >= end || (o < oldKeys.length && oldKeys[o]! < added[a]!);
+        if (takeOld) {
+          mergedKeys.push(oldKeys[o]!);
+          mergedValues.push(oldValues[o++]!);
+        } else {
+          if (o < oldKeys.length && oldKeys[o] === added[a]) {
+            throw new Error(`Invariant violated: key added twice (${count} pending)`);
+          }
+          mergedKeys.push(added[a]!);
+          mergedValues.push(addedValues[a++]!);
+        }
+      }
+      push(mergedKeys, mergedValues);
+    }
+    if (a < added.length) push(added.slice(a), addedValues.slice(a)); // There were no chunks.
+    this.#keys = keys;
+    this.#values = values;
+    this.#maxes = maxes;
+    this.#size += count;
   }
 }

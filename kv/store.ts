@@ -152,8 +152,7 @@ export class KvStore {
       if (current === undefined) {
         const slot: Slot = { value, revision: index };
         this.#map.set(key, slot);
-        const added = this.#sorted.add(key, slot);
-        assert(added, "a key absent from the map was in the sorted index");
+        this.#sorted.add(key, slot);
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
       } else {
         // The slot is shared by the map and the sorted index: update it in place.
@@ -221,28 +220,37 @@ export class KvStore {
   /** The whole state as bytes (format above). */
   snapshot(): Uint8Array {
     const total = this.#dataBytes;
-    const out = Buffer.allocUnsafeSlow(total);
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    out.fill(0, 0, SNAPSHOT_HEADER_BYTES);
+    const out = new Uint8Array(total);
+    const view = new DataView(out.buffer);
     view.setUint32(0, SNAPSHOT_MAGIC);
     out[4] = SNAPSHOT_VERSION;
     setU64(view, 8, this.#appliedIndex);
     setU64(view, 16, this.#map.size);
     let at = SNAPSHOT_HEADER_BYTES;
     let count = 0;
-    this.#sorted.forEach((key, slot) => {
-      view.setUint16(at, key.length);
-      setU64(view, at + 2, slot.revision);
-      view.setUint32(at + 10, slot.value.length);
-      at += SNAPSHOT_ITEM_HEADER_BYTES;
-      at += writeBinary(out, key, at);
-      at += writeBinary(out, slot.value, at);
-      count++;
-    });
+    const runs = this.#sorted.runs();
+    for (let r = 0; r < runs.keys.length; r++) {
+      const keys = runs.keys[r]!;
+      const slots = runs.values[r]!;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const slot = slots[i]!;
+        const revision = slot.revision;
+        const value = slot.value;
+        view.setUint16(at, key.length);
+        view.setUint32(at + 2, Math.floor(revision / TWO_32));
+        view.setUint32(at + 6, revision % TWO_32);
+        view.setUint32(at + 10, value.length);
+        at += SNAPSHOT_ITEM_HEADER_BYTES;
+        at += writeBinary(out, key, at);
+        at += writeBinary(out, value, at);
+      }
+      count += keys.length;
+    }
     assert(count === this.#map.size, `snapshot wrote ${count} keys of ${this.#map.size}`);
     assert(at === total - 4, `snapshot wrote ${at} bytes of ${total - 4}`);
     view.setUint32(at, crc32(out.subarray(0, at)));
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    return out;
   }
 
   /**

@@ -24,8 +24,7 @@ Deno.test("sorted keys: ascending, descending and shuffled inserts across chunk 
   };
   for (const [name, order] of Object.entries(orders)) {
     const s = new SortedKeys<number>();
-    for (const i of order) assert.ok(s.add(key(i), i), name);
-    assert.equal(s.add(key(5), 5), false, "a present key is not added twice");
+    for (const i of order) s.add(key(i), i);
     assert.equal(s.size, n);
     const all = entries(s);
     assert.deepEqual(all.map(([, v]) => v), [...Array(n).keys()], name);
@@ -79,4 +78,48 @@ Deno.test("sorted keys: scanFrom stops when the visitor says so; fromSorted chec
   big.add(key(5000), 5000);
   big.delete(key(0));
   assert.deepEqual(entries(big).map(([, v]) => v), [...Array(5000).keys()].map((i) => i + 1));
+});
+
+Deno.test("sorted keys: lazy adds merge right in small and large batches, with deletes between", () => {
+  const s = new SortedKeys<number>();
+  const model = new Map<string, number>();
+  let seed = 3;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  for (let round = 0; round < 60; round++) {
+    // Batches from 1 key (one-by-one inserts) to thousands (sort and merge).
+    const batch = [1, 5, 33, 500, 3000][round % 5]!;
+    for (let j = 0; j < batch; j++) {
+      const k = key(rand(20000));
+      if (model.has(k)) {
+        assert.ok(s.delete(k));
+        model.delete(k);
+      } else {
+        s.add(k, round);
+        model.set(k, round);
+      }
+    }
+    // Delete some keys that may still be pending.
+    for (const k of [...model.keys()].slice(0, 3)) {
+      assert.ok(s.delete(k));
+      model.delete(k);
+    }
+    assert.equal(s.size, model.size);
+    if (round % 3 === 0) continue; // Let pending keys pile up across rounds.
+    const expected = [...model.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    assert.deepEqual(entries(s), expected, `round ${round}`);
+  }
+});
+
+Deno.test("sorted keys: a key added twice is a broken invariant caught at the merge", () => {
+  for (const extra of [0, 100]) {
+    const s = new SortedKeys<number>();
+    s.add("a", 1);
+    s.forEach(() => {});
+    for (let i = 0; i < extra; i++) s.add(`b${i}`, i);
+    s.add("a", 2);
+    assert.throws(() => s.forEach(() => {}), /added twice/);
+  }
 });
