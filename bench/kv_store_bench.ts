@@ -29,6 +29,12 @@ Deno.bench("apply 100k puts of new keys (256-byte values)", { group: "apply" }, 
   filled();
 });
 
+Deno.bench("apply 100k puts of new keys, then one range (merges the sorted index)", {
+  group: "apply",
+}, () => {
+  filled().range(prefix, 1);
+});
+
 let overwriteIndex = full.appliedIndex;
 Deno.bench("apply 100k overwrites of existing keys", { group: "apply" }, () => {
   for (let i = 0; i < KEYS; i++) {
