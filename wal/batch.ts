@@ -37,7 +37,15 @@ export interface EncodedBatch {
   crc: number;
 }
 
-export function encodeBatch(input: BatchInput, prevCrc: number): EncodedBatch {
+/**
+ * Encodes `input` chaining from `prevCrc`. With `scratch` large enough, the result is a view of it
+ * (every byte rewritten), valid until the next call with the same scratch buffer.
+ */
+export function encodeBatch(
+  input: BatchInput,
+  prevCrc: number,
+  scratch?: Uint8Array,
+): EncodedBatch {
   const entries = input.entries ?? [];
   const meta = input.metadata ? encodeMetadata(input.metadata) : undefined;
   let size = 0;
@@ -57,8 +65,10 @@ export function encodeBatch(input: BatchInput, prevCrc: number): EncodedBatch {
     throw new RangeError(`Cannot save a batch of ${size} bytes: over the ${BATCH_BYTES_MAX} limit`);
   }
 
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
+  const bytes = scratch && scratch.length >= size
+    ? scratch.subarray(0, size)
+    : new Uint8Array(size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let off = 0;
   let crc = prevCrc;
   const frame = (type: RecordType, payloadBytes: number) => {

@@ -34,8 +34,8 @@ export function recordBytes(payloadBytes: number): number {
 
 /**
  * Frames the record whose payload was already written at `offset + HEADER_BYTES` of `buf`, chaining
- * its CRC from `prevCrc`. Returns the record's CRC. Padding bytes are left as they are (zero in a
- * fresh buffer).
+ * its CRC from `prevCrc`, and zeroes its padding (the buffer may be reused). Returns the record's
+ * CRC.
  */
 export function frameRecord(
   buf: Uint8Array,
@@ -48,6 +48,7 @@ export function frameRecord(
   assert(offset % ALIGN_BYTES === 0, "records are 16-byte aligned");
   view.setUint32(offset, ((type << TYPE_SHIFT) | payloadBytes) >>> 0, true);
   const payloadStart = offset + HEADER_BYTES;
+  buf.fill(0, payloadStart + payloadBytes, offset + recordBytes(payloadBytes));
   let crc = crc32cRange(buf, offset, offset + 4, prevCrc);
   crc = crc32cRange(buf, payloadStart, payloadStart + payloadBytes, crc);
   view.setUint32(offset + 4, crc, true);

@@ -21,6 +21,8 @@ import { parseSegmentName, type SegmentName, segmentName, TMP_SUFFIX } from "./s
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** Segments wholly before a released index that are kept anyway. */
 export const RELEASE_RETAIN_SEGMENTS_DEFAULT = 2;
+/** Size of the buffer kept for encoding batches; larger batches get a buffer of their own. */
+export const SCRATCH_BYTES = 1024 * 1024;
 /** Bound on the number of segment files a WAL directory may hold. */
 export const SEGMENTS_MAX = 100_000;
 
@@ -245,6 +247,8 @@ export class Wal {
   #closed = false;
   /** Bytes were written since the last fdatasync. */
   #unsynced = false;
+  /** Reused for encoding saves (they are serialized by #run), so a save allocates nothing big. */
+  readonly #scratch = new Uint8Array(SCRATCH_BYTES);
 
   private constructor(st: WalState) {
     this.#s = st.settings;
@@ -384,7 +388,8 @@ export class Wal {
         );
       }
       if (!hardState && entries.length === 0) return;
-      const batch = encodeBatch(hardState ? { entries, hardState } : { entries }, this.#crc);
+      const input = hardState ? { entries, hardState } : { entries };
+      const batch = encodeBatch(input, this.#crc, this.#scratch);
       await this.#append(batch.bytes, options.sync ?? true);
       this.#crc = batch.crc;
       const lastEntry = entries[entries.length - 1];
@@ -397,7 +402,7 @@ export class Wal {
   /** Records that a snapshot was taken at `marker` (synced). */
   saveSnapshot(marker: WalSnapshotMarker): Promise<void> {
     return this.#run(async () => {
-      const batch = encodeBatch({ marker }, this.#crc);
+      const batch = encodeBatch({ marker }, this.#crc, this.#scratch);
       await this.#append(batch.bytes, true);
       this.#crc = batch.crc;
       this.#lastIndex = Math.max(this.#lastIndex, marker.index);

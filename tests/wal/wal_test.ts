@@ -1,5 +1,6 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { Wal, WalCorruptError } from "../../wal/mod.ts";
+import { encodeBatch } from "../../wal/batch.ts";
 import { makeEntries, makeEntry, recordingLogger, withTempDir } from "./helpers.ts";
 
 const metadata = { nodeId: 3, clusterId: "cluster-é" };
@@ -239,4 +240,14 @@ Deno.test("an empty directory, an empty segment or a missing segment is refused"
       return true;
     });
   });
+});
+
+Deno.test("a reused encoding buffer leaves no stale bytes behind", () => {
+  const input = { entries: makeEntries(1, 5, 1, 3), hardState: { term: 1, vote: 1, commit: 1 } };
+  const fresh = encodeBatch(input, 1234);
+  const dirty = new Uint8Array(4096).fill(0xff);
+  const reused = encodeBatch(input, 1234, dirty);
+  deepStrictEqual(reused.bytes, fresh.bytes);
+  strictEqual(reused.crc, fresh.crc);
+  strictEqual(reused.bytes.buffer, dirty.buffer);
 });
