@@ -5,6 +5,12 @@
  * - `KvStore`: the deterministic state machine (apply, get, range, snapshot, restore).
  * - `KvService`: what the REST API needs from a node; `createApp(service)` builds the Hono app.
  * - Named errors a `KvService` throws, mapped to HTTP statuses by `createApp`.
+ *
+ * Applying committed entries, in log order: a normal entry with data is
+ * `store.apply(entry.index, decodeCommand(entry.data))` (a `KvCommandDecodeError` means the entry
+ * is not a KV command); an empty entry or a conf change may be recorded with
+ * `store.advanceTo(entry.index)` so that `store.appliedIndex` follows raft's applied index.
+ * `store.snapshot()` is the state as of `store.appliedIndex`; `store.restore(data)` replaces it.
  */
 export {
   COMMAND_VALUE_BYTES_MAX,
