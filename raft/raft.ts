@@ -121,6 +121,11 @@ export class Raft {
   readonly disableProposalForwarding: boolean;
   /** ReadIndex requests held until this leader commits an entry of its term. */
   pendingReadIndexMessages: Message[] = [];
+  /**
+   * Proposals were appended and not yet broadcast. The broadcast is deferred to the next
+   * non-proposal input or Ready, so that many proposals go out in one MsgApp per follower.
+   */
+  #bcastPending = false;
   readonly #random: () => number;
   readonly logger: Logger;
   readonly #config: ResolvedConfig;
@@ -333,9 +338,17 @@ export class Raft {
     li = this.raftLog.append(es);
     assert(li === es[es.length - 1]!.index, "leader appends at its last index");
     // The leader counts its own entries at once (it persists them before applying anything).
+    // Followers have none of the new entries yet, so only a leader that is a quorum by itself
+    // can commit them now; skipping the quorum computation keeps proposals cheap.
     this.trk.progress.get(this.id)?.maybeUpdate(li);
-    this.maybeCommit();
+    if (this.#leaderAloneIsQuorum()) this.maybeCommit();
     return true;
+  }
+
+  #leaderAloneIsQuorum(): boolean {
+    const { incoming, outgoing } = this.trk.config.voters;
+    const alone = (set: Set<number>) => set.size === 0 || (set.size === 1 && set.has(this.id));
+    return incoming.size > 0 && alone(incoming) && alone(outgoing);
   }
 
   #increaseUncommittedSize(es: Entry[]): boolean {
@@ -360,6 +373,7 @@ export class Raft {
   // ---- Timers ----
 
   tick(): void {
+    this.flushProposals();
     switch (this.state) {
       case StateType.Leader:
         this.#tickHeartbeat();
@@ -434,6 +448,7 @@ export class Raft {
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    this.#bcastPending = false;
     this.readOnly = new ReadOnly(this.readOnly.option);
     this.pendingReadIndexMessages = [];
   }
@@ -566,6 +581,7 @@ export class Raft {
    * be accepted; every other outcome is reflected in the next Ready.
    */
   step(m: Message): void {
+    if (m.type !== MessageType.MsgProp) this.flushProposals();
     if (m.term === 0) {
       // Local message (or a forwarded proposal / read index).
     } else if (m.term > this.term) {
@@ -736,7 +752,11 @@ export class Raft {
   }
 
   #handlePropose(m: Message): void {
-    assert(m.entries.length > 0, "a proposal carries entries");
+    if (m.entries.length === 0) {
+      // Only a peer's malformed forward can be empty (local proposals always carry entries).
+      this.logger.warn(`${this.id} ignored an empty proposal from ${m.from}`);
+      return;
+    }
     if (!this.trk.progress.has(this.id)) {
       // We were removed from the configuration while leader: stop taking proposals.
       throw new ProposalDroppedError(`node ${this.id} is no longer a member of the cluster`);
@@ -783,7 +803,21 @@ export class Raft {
         `uncommitted entries at leader ${this.id} exceed ${this.maxUncommittedSize} bytes`,
       );
     }
-    this.bcastAppend();
+    this.#bcastPending = true;
+  }
+
+  /** Sends the MsgApps for proposals appended since the last broadcast (see #bcastPending). */
+  flushProposals(): void {
+    if (!this.#bcastPending) return;
+    this.#bcastPending = false;
+    if (this.state !== StateType.Leader) return;
+    for (const id of this.trk.progress.keys()) {
+      if (id === this.id) continue;
+      // Fill the follower's window (bounded by maxInflight: each send adds one, or pauses).
+      for (let k = 0; k <= this.trk.maxInflight; k++) {
+        if (!this.maybeSendAppend(id, false)) break;
+      }
+    }
   }
 
   #configString(): string {
@@ -791,7 +825,10 @@ export class Raft {
   }
 
   #handleReadIndex(m: Message): void {
-    assert(m.entries.length === 1, "a read index request carries one context entry");
+    if (m.entries.length !== 1) {
+      this.logger.warn(`${this.id} ignored a read index request with ${m.entries.length} entries`);
+      return;
+    }
     // A single voter is a quorum by itself: answer at once.
     if (this.trk.isSingleton()) {
       this.#respondToReadIndex(m, this.raftLog.committed);

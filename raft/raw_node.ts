@@ -205,6 +205,7 @@ export class RawNode {
 
   hasReady(): boolean {
     const r = this.raft;
+    r.flushProposals();
     if (!softStateEqual(r.softState(), this.#prevSoftState)) return true;
     const hs = r.hardState();
     if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.#prevHardState)) return true;
@@ -220,6 +221,7 @@ export class RawNode {
       throw new Error("Cannot produce a Ready: the previous Ready was not advanced");
     }
     const r = this.raft;
+    r.flushProposals();
     const log = r.raftLog;
     const rd: Ready = {
       readStates: r.readStates,

@@ -164,6 +164,7 @@ Deno.test("a removed leader keeps leading until a remaining voter that missed th
     m.from === 1 && m.to === 2 &&
     (m.commit >= removalIndex || m.entries.some((e) => e.index > removalIndex));
   c.node(1).rn.proposeConfChange(cc([[ConfChangeType.RemoveNode, 1]]));
+  c.processReady(1); // the removal goes out in its own MsgApp
   c.node(1).rn.propose(enc("after the removal"));
   c.stabilize();
   assert.ok(c.raft(1).raftLog.applied >= removalIndex, "node 1 applied its own removal");
