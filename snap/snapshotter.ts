@@ -3,7 +3,7 @@ import type { Snapshot } from "../raft/types.ts";
 import { type Logger, silentLogger } from "../raft/logger.ts";
 import { assert } from "../wal/assert.ts";
 import type { WalSnapshotMarker } from "../wal/codec.ts";
-import { isNotFound, joinPath, listDir, syncDir, writeAll } from "../wal/fs_util.ts";
+import { isNotFound, joinPath, listDir, parentDir, syncDir, writeAll } from "../wal/fs_util.ts";
 import {
   decodeSnapshotFile,
   encodeSnapshotFile,
@@ -60,7 +60,10 @@ export class Snapshotter {
     if (index === 0) return;
     assert(term > 0, "a snapshot past index 0 has a term");
     const bytes = encodeSnapshotFile(snapshot);
-    await Deno.mkdir(this.#dir, { recursive: true });
+    if (await isNotFound(Deno.stat(this.#dir))) {
+      await Deno.mkdir(this.#dir, { recursive: true });
+      await syncDir(parentDir(this.#dir));
+    }
     const path = joinPath(this.#dir, snapshotFileName(term, index));
     const tmp = path + TMP_SUFFIX;
     const file = await Deno.open(tmp, { write: true, create: true, truncate: true });

@@ -43,8 +43,8 @@
  * - 5 snapshot marker: u64 index, u64 term of a snapshot that was saved.
  *
  * Every segment starts with a CRC seed record, then a metadata record, then (except in the first
- * segment) the hard state current when it was started, so that releasing older segments loses
- * nothing. A `save` appends one entry record per entry and then a hard state record.
+ * segment, and if one was saved) the hard state current when it was started, so that releasing
+ * older segments loses nothing. A `save` appends one entry record per entry and then a hard state record.
  *
  * ## CRC chain
  *

@@ -23,6 +23,8 @@ export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const RELEASE_RETAIN_SEGMENTS_DEFAULT = 2;
 /** Size of the buffer kept for encoding batches; larger batches get a buffer of their own. */
 export const SCRATCH_BYTES = 1024 * 1024;
+/** Largest segment file read: a segment is at most segmentBytesMax plus one batch. */
+export const SEGMENT_FILE_BYTES_MAX = 1024 * 1024 * 1024;
 /** Bound on the number of segment files a WAL directory may hold. */
 export const SEGMENTS_MAX = 100_000;
 
@@ -135,6 +137,10 @@ async function readLog(
   let lastScan: SegmentScan | undefined;
   for (let i = 0; i < segs.length; i++) {
     const path = joinPath(dir, segs[i]!.name);
+    const { size } = await Deno.stat(path);
+    if (size > SEGMENT_FILE_BYTES_MAX) {
+      throw new WalCorruptError(path, SEGMENT_FILE_BYTES_MAX, `file of ${size} bytes is too large`);
+    }
     const bytes = await Deno.readFile(path);
     let scan: SegmentScan;
     try {
@@ -430,8 +436,9 @@ export class Wal {
     });
   }
 
-  /** Syncs and closes the last segment. Further calls fail. */
+  /** Syncs and closes the last segment. Further calls fail, except close. */
   close(): Promise<void> {
+    if (this.#closed) return this.#tail;
     return this.#run(async () => {
       this.#closed = true;
       try {

@@ -23,6 +23,7 @@ Deno.test("a saved hard state and entries read back after reopen", async () => {
     await wal.save({ term: 2, vote: 2, commit: 3 }, [makeEntry(4, 2, 1000)], { sync: false });
     await wal.save(undefined, [{ index: 5, term: 2, type: 1, data: new Uint8Array(0) }]);
     await wal.close();
+    await wal.close(); // idempotent
     await rejects(wal.save(undefined, [makeEntry(6, 2)]), /closed/);
 
     const r = await Wal.open(dir, small);
