@@ -315,18 +315,31 @@ export class Simulation {
 
   #randomAction(): void {
     const r = this.#rng.int(1000);
+    // Partitions last ~100 steps (~30 ticks, beyond an election timeout) so that a deposed
+    // leader can coexist with a new one.
     if (r < 300) this.#tickAll();
-    else if (r < 700) this.#deliver(this.#rng.between(1, 8));
-    else if (r < 820) this.#propose();
-    else if (r < 850) this.#read();
-    else if (r < 865) this.#partition();
-    else if (r < 890) this.#heal();
-    else if (r < 905) this.#crash();
-    else if (r < 935) this.#restart();
-    else if (r < 955) this.#confChange();
-    else if (r < 965) this.#transfer();
-    else if (r < 990) this.#compact();
-    else this.#campaign();
+    else if (r < 690) this.#deliver(this.#rng.between(1, 8));
+    else if (r < 800) this.#propose();
+    else if (r < 840) this.#read();
+    else if (r < 855) this.#partition();
+    else if (r < 865) this.#heal();
+    else if (r < 880) this.#crash();
+    else if (r < 905) this.#restart();
+    else if (r < 915) this.#reboot();
+    else if (r < 935) this.#confChange();
+    else if (r < 945) this.#transfer();
+    else if (r < 970) this.#compact();
+    else if (r < 980) this.#campaign();
+    else this.#tickAll();
+  }
+
+  /** A crash followed at once by a restart: only what was persisted survives. */
+  #reboot(host?: Host): void {
+    const live = this.#live();
+    if (live.length === 0) return;
+    const h = host ?? this.#rng.pick(live);
+    this.#crash(h);
+    this.#restart(h);
   }
 
   #live(): Host[] {
@@ -438,7 +451,9 @@ export class Simulation {
   #read(): void {
     const live = this.#live();
     if (live.length === 0) return;
-    const h = this.#rng.pick(live);
+    // Often on a node that believes it leads: a deposed leader must not answer stale reads.
+    const leaders = live.filter((x) => x.role === StateType.Leader);
+    const h = this.#rng.pick(leaders.length > 0 && this.#rng.chance(0.5) ? leaders : live);
     const ctx = `r${++this.#readSeq}`;
     // Linearizability: the read must see every write applied anywhere before it was issued.
     this.#pendingReads.set(ctx, this.#checker.maxApplied);
@@ -450,6 +465,17 @@ export class Simulation {
   #partition(): void {
     const ids = this.#rng.shuffle(this.#hostList.map((h) => h.id));
     this.#groups.clear();
+    const leader = this.#leader();
+    if (leader !== undefined && this.#rng.chance(0.4)) {
+      // Cut the leader (maybe with one follower) off the rest: the rest elect a new leader
+      // while the old one may still believe it leads.
+      const minority = [leader.id];
+      const other = ids.find((id) => id !== leader.id);
+      if (other !== undefined && this.#rng.chance(0.5)) minority.push(other);
+      for (const id of ids) this.#groups.set(id, minority.includes(id) ? 1 : 2);
+      this.#note(`partition leader side ${minority.join(",")} | rest`);
+      return;
+    }
     if (this.#rng.chance(0.4)) {
       this.#groups.set(ids[0]!, 1);
       this.#note(`isolate ${ids[0]}`);
@@ -628,14 +654,17 @@ export class Simulation {
       for (let i = 0; i < READYS_PER_STEP_MAX; i++) {
         if (h.raw === undefined || !h.raw.hasReady()) break;
         if (!all && !this.#rng.chance(this.#readyRate)) break;
-        this.#handleReady(h, h.raw, h.raw.ready(), all);
+        const voted = this.#handleReady(h, h.raw, h.raw.ready(), all);
         any = true;
+        // Crash right after casting a vote: the vote must have been persisted (§5.2, Figure 2).
+        if (voted && !all && h.alive && this.#rng.chance(0.25)) this.#reboot(h);
       }
     }
     return any;
   }
 
-  #handleReady(h: Host, raw: RawNode, rd: Ready, calm: boolean): void {
+  /** Handles one Ready; returns whether it carried a granted vote. */
+  #handleReady(h: Host, raw: RawNode, rd: Ready, calm: boolean): boolean {
     const checker = this.#checker;
     // 1. Persist the snapshot, the hard state and the entries.
     if (rd.snapshot !== undefined) {
@@ -674,7 +703,7 @@ export class Simulation {
     // A rare crash after persisting, before sending or applying.
     if (!calm && this.#rng.chance(0.002)) {
       this.#crash(h);
-      return;
+      return false;
     }
     // 2. Send.
     for (const m of rd.messages) {
@@ -703,6 +732,9 @@ export class Simulation {
     }
     // 4. Advance.
     raw.advance();
+    return rd.messages.some((m) =>
+      (m.type === MessageType.MsgVoteResp || m.type === MessageType.MsgPreVoteResp) && !m.reject
+    );
   }
 
   /** Every entry this node durably marks committed must be the committed one. */

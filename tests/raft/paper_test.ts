@@ -271,6 +271,34 @@ Deno.test("a leader repairs a divergent follower log to match its own (§5.3, Fi
   }
 });
 
+Deno.test("a follower commits only what the leader's append proves it holds (§5.3)", () => {
+  const nt = led(1, { peers: [1, 2, 3] });
+  const matched = nt.node(1).lastIndex;
+  // Node 1 keeps a stale tail; 2 and 3 commit other entries at the same indexes in a new term.
+  nt.isolate(1);
+  for (const v of ["stale-a", "stale-b", "stale-c"]) nt.propose(1, v);
+  nt.campaign(2);
+  for (const v of ["a", "b", "c", "d"]) nt.propose(2, v);
+  const commit = nt.node(2).commit;
+  // An append that carries no entries proves agreement up to its previous index only: the
+  // leader's commit index must not commit node 1's stale tail beyond it.
+  nt.heal();
+  nt.send(msg({
+    type: MessageType.MsgApp,
+    from: 2,
+    to: 1,
+    term: nt.node(2).term,
+    index: matched,
+    logTerm: nt.node(1).storage.term(matched),
+    commit,
+  }));
+  nt.deliverRound();
+  nt.processReadys();
+  assert.equal(nt.node(1).lead, 2, "node 1 took the append");
+  assert.ok(nt.node(1).commit <= matched, `committed ${nt.node(1).commit} > ${matched}`);
+  assert.deepEqual(nt.node(1).appliedData, []);
+});
+
 Deno.test("an entry is committed once a majority stores it, and then applied everywhere (§5.3)", () => {
   const nt = led(1, { peers: [1, 2, 3, 4, 5] });
   nt.partition([1, 2, 3], [4, 5]);
