@@ -42,6 +42,16 @@ export class FakeKvService implements KvService {
     }
   }
 
+  /** Runs `fn` as an async method would: what it throws becomes a rejection. */
+  #run<T>(fn: () => T): Promise<T> {
+    try {
+      this.#maybeFail();
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   #apply(cmd: KvCommand): KvWriteResult {
     // Through the codec, as the server does.
     const result = this.store.apply(++this.#index, decodeCommand(encodeCommand(cmd)));
@@ -51,99 +61,102 @@ export class FakeKvService implements KvService {
   }
 
   put(key: Uint8Array, value: Uint8Array, condition?: KvCondition): Promise<KvWriteResult> {
-    this.#maybeFail();
-    const cmd: KvCommand = { requestId: `r${++this.#requests}`, op: "put", key, value };
-    if (condition !== undefined) cmd.condition = condition;
-    return Promise.resolve(this.#apply(cmd));
+    return this.#run(() => {
+      const cmd: KvCommand = { requestId: `r${++this.#requests}`, op: "put", key, value };
+      if (condition !== undefined) cmd.condition = condition;
+      return this.#apply(cmd);
+    });
   }
 
   delete(key: Uint8Array, condition?: KvCondition): Promise<KvWriteResult> {
-    this.#maybeFail();
-    const cmd: KvCommand = { requestId: `r${++this.#requests}`, op: "delete", key };
-    if (condition !== undefined) cmd.condition = condition;
-    return Promise.resolve(this.#apply(cmd));
+    return this.#run(() => {
+      const cmd: KvCommand = { requestId: `r${++this.#requests}`, op: "delete", key };
+      if (condition !== undefined) cmd.condition = condition;
+      return this.#apply(cmd);
+    });
   }
 
   get(key: Uint8Array, options: ReadOptions): Promise<KvValue | undefined> {
-    this.#maybeFail();
-    this.reads.push(options);
-    return Promise.resolve(this.store.get(key));
+    return this.#run(() => {
+      this.reads.push(options);
+      return this.store.get(key);
+    });
   }
 
   range(prefix: Uint8Array, limit: number, options: ReadOptions): Promise<KvRangeResult> {
-    this.#maybeFail();
-    this.reads.push(options);
-    const r = this.store.range(prefix, limit);
-    return Promise.resolve({ revision: this.store.appliedIndex, items: r.items, more: r.more });
+    return this.#run(() => {
+      this.reads.push(options);
+      const r = this.store.range(prefix, limit);
+      return { revision: this.store.appliedIndex, items: r.items, more: r.more };
+    });
   }
 
   cluster(): Promise<ClusterInfo> {
-    this.#maybeFail();
-    return Promise.resolve({
+    return this.#run(() => ({
       clusterId: "c0ffee",
       leader: this.leader,
       term: this.term,
       members: this.members,
-    });
+    }));
   }
 
   addMember(member: Member): Promise<Member[]> {
-    this.#maybeFail();
-    if (this.members.some((m) => m.id === member.id)) {
-      throw new ConflictError(`Member ${member.id} already exists`);
-    }
-    this.members = [...this.members, member];
-    return Promise.resolve(this.members);
+    return this.#run(() => {
+      if (this.members.some((m) => m.id === member.id)) {
+        throw new ConflictError(`Member ${member.id} already exists`);
+      }
+      this.members = [...this.members, member];
+      return this.members;
+    });
   }
 
   promoteMember(id: number): Promise<Member[]> {
-    this.#maybeFail();
-    const m = this.members.find((m) => m.id === id);
-    if (m === undefined) throw new NotFoundError(`No member ${id}`);
-    m.learner = false;
-    return Promise.resolve(this.members);
+    return this.#run(() => {
+      const m = this.members.find((m) => m.id === id);
+      if (m === undefined) throw new NotFoundError(`No member ${id}`);
+      m.learner = false;
+      return this.members;
+    });
   }
 
   removeMember(id: number): Promise<Member[]> {
-    this.#maybeFail();
-    if (!this.members.some((m) => m.id === id)) throw new NotFoundError(`No member ${id}`);
-    this.members = this.members.filter((m) => m.id !== id);
-    return Promise.resolve(this.members);
+    return this.#run(() => {
+      if (!this.members.some((m) => m.id === id)) throw new NotFoundError(`No member ${id}`);
+      this.members = this.members.filter((m) => m.id !== id);
+      return this.members;
+    });
   }
 
   transferLeader(id: number): Promise<void> {
-    this.#maybeFail();
-    if (!this.members.some((m) => m.id === id)) throw new NotFoundError(`No member ${id}`);
-    this.leader = id;
-    return Promise.resolve();
+    return this.#run(() => {
+      if (!this.members.some((m) => m.id === id)) throw new NotFoundError(`No member ${id}`);
+      this.leader = id;
+    });
   }
 
   status(): Promise<NodeStatus> {
-    this.#maybeFail();
-    return Promise.resolve({
+    return this.#run(() => ({
       id: 1,
-      role: "leader",
+      role: "leader" as const,
       term: this.term,
       leader: this.leader,
       commitIndex: this.#index,
       appliedIndex: this.store.appliedIndex,
       lastIndex: this.#index,
       snapshotIndex: 0,
-      progress: { "1": { match: this.#index, next: this.#index + 1, state: "replicate" } },
-    });
+      progress: {
+        "1": { match: this.#index, next: this.#index + 1, state: "replicate" as const },
+      },
+    }));
   }
 
   health(): Promise<Health> {
-    this.#maybeFail();
-    return Promise.resolve(
-      this.leader === null ? { healthy: false, reason: "no leader" } : { healthy: true },
+    return this.#run(() =>
+      this.leader === null ? { healthy: false, reason: "no leader" } : { healthy: true }
     );
   }
 
   metrics(): Promise<string> {
-    this.#maybeFail();
-    return Promise.resolve(
-      `# TYPE raftkv_keys gauge\nraftkv_keys ${this.store.size}\n`,
-    );
+    return this.#run(() => `# TYPE raftkv_keys gauge\nraftkv_keys ${this.store.size}\n`);
   }
 }
