@@ -139,7 +139,7 @@ export class KvStore {
       else if (typeof c.ifMatch === "number") holds = c.ifMatch === currentRevision;
       else holds = c.ifMatch.includes(currentRevision);
       if (!holds) {
-        // A delete of an absent key is "not found", whatever its condition.
+        // If-None-Match on deleting an absent key: report "not found" like a plain delete.
         if (cmd.op === "delete" && current === undefined && "ifNoneMatch" in c) {
           return { ok: false, code: "not_found", currentRevision: 0 };
         }

@@ -281,3 +281,18 @@ Deno.test("store: the same commands give byte-identical snapshots (determinism)"
   r.restore(a);
   assert.deepEqual(r.snapshot(), a);
 });
+
+Deno.test("store: every byte value survives put, get, range, snapshot and restore", () => {
+  const all = new Uint8Array(256).map((_, i) => i);
+  const long = new Uint8Array(5000).map((_, i) => (i * 31) % 256);
+  const s = new KvStore();
+  s.apply(1, { requestId: "", op: "put", key: all.subarray(1), value: all });
+  s.apply(2, { requestId: "", op: "put", key: all.subarray(128), value: long });
+  assert.deepEqual(s.get(all.subarray(1))!.value, all);
+  assert.deepEqual(s.get(all.subarray(128))!.value, long);
+  const r = new KvStore();
+  r.restore(s.snapshot());
+  const items = r.range(new Uint8Array(0), 10).items;
+  assert.deepEqual(items.map((i) => i.key), [all.slice(1), all.slice(128)]);
+  assert.deepEqual(items.map((i) => i.value), [all, long]);
+});
