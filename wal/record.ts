@@ -73,6 +73,8 @@ export interface SegmentScan {
   tornBytes: number;
   /** Why the tail was judged torn, for the log line. */
   tornReason: string;
+  /** The last record was cut short by the end of `bytes` (more of the file may hold the rest). */
+  endsShort: boolean;
   /** CRC of the last valid record: the next record chains from it. */
   crc: number;
 }
@@ -92,7 +94,7 @@ function isKnownType(t: number): t is RecordType {
   return t >= RecordType.Metadata && t <= RecordType.Snapshot;
 }
 
-function allZero(buf: Uint8Array, from: number, to: number): boolean {
+export function allZero(buf: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
   return true;
 }
@@ -125,15 +127,22 @@ export function scanSegment(bytes: Uint8Array, isLast: boolean): SegmentScan {
   let crc = 0;
   let offset = 0;
   const n = bytes.length;
-  const torn = (reason: string): SegmentScan => {
+  const torn = (reason: string, endsShort = false): SegmentScan => {
     let last = n;
     while (last > offset && bytes[last - 1] === 0) last--;
-    return { records, validEnd: offset, tornBytes: last - offset, tornReason: reason, crc };
+    return {
+      records,
+      validEnd: offset,
+      tornBytes: last - offset,
+      tornReason: reason,
+      crc,
+      endsShort,
+    };
   };
   // Bounded: every iteration advances offset by at least HEADER_BYTES.
   while (offset < n) {
     if (n - offset < HEADER_BYTES) {
-      if (isLast) return torn("record header cut short");
+      if (isLast) return torn("record header cut short", true);
       throw new RecordScanError(offset, "record header cut short");
     }
     if (allZero(bytes, offset, offset + HEADER_BYTES)) {
@@ -161,7 +170,7 @@ export function scanSegment(bytes: Uint8Array, isLast: boolean): SegmentScan {
     }
     const end = offset + recordBytes(length);
     if (end > n) {
-      if (isLast) return torn("record cut short");
+      if (isLast) return torn("record cut short", true);
       throw new RecordScanError(offset, "record cut short by the end of the file");
     }
     const payloadStart = offset + HEADER_BYTES;
@@ -189,5 +198,5 @@ export function scanSegment(bytes: Uint8Array, isLast: boolean): SegmentScan {
     records.push({ type, offset, payload: bytes.subarray(payloadStart, payloadStart + length) });
     offset = end;
   }
-  return { records, validEnd: offset, tornBytes: 0, tornReason: "", crc };
+  return { records, validEnd: offset, tornBytes: 0, tornReason: "", crc, endsShort: false };
 }

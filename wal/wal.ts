@@ -14,7 +14,7 @@ import {
 } from "./codec.ts";
 import { WalCorruptError } from "./errors.ts";
 import { isNotFound, joinPath, listDir, parentDir, syncDir, writeAll } from "./fs_util.ts";
-import { RecordScanError, RecordType, scanSegment, type SegmentScan } from "./record.ts";
+import { allZero, RecordScanError, RecordType, scanSegment, type SegmentScan } from "./record.ts";
 import { parseSegmentName, type SegmentName, segmentName, TMP_SUFFIX } from "./segment_name.ts";
 
 /** A new segment is started once the current one passes this size. */
@@ -25,6 +25,11 @@ export const RELEASE_RETAIN_SEGMENTS_DEFAULT = 2;
 export const SCRATCH_BYTES = 1024 * 1024;
 /** Largest segment file read: a segment is at most segmentBytesMax plus one batch. */
 export const SEGMENT_FILE_BYTES_MAX = 1024 * 1024 * 1024;
+/**
+ * The last segment is read in chunks of this size up to its first all-zero chunk: the rest is
+ * the preallocated tail, which open() truncates and re-extends instead of reading 64 MiB of zeros.
+ */
+const TAIL_READ_CHUNK_BYTES = 1024 * 1024;
 /** Bound on the number of segment files a WAL directory may hold. */
 export const SEGMENTS_MAX = 100_000;
 
@@ -114,6 +119,8 @@ interface LogRead {
   entries: Entry[];
   markers: WalSnapshotMarker[];
   lastScan: SegmentScan;
+  /** The whole last segment was read (else its tail after the first zero chunk was not). */
+  lastWhole: boolean;
   /** Highest index the log covers: last entry, or a later snapshot marker. */
   lastIndex: number;
 }
@@ -135,20 +142,32 @@ async function readLog(
   const markers: WalSnapshotMarker[] = [];
   let chainCrc: number | undefined;
   let lastScan: SegmentScan | undefined;
+  let lastWhole = true;
   for (let i = 0; i < segs.length; i++) {
     const path = joinPath(dir, segs[i]!.name);
     const { size } = await Deno.stat(path);
     if (size > SEGMENT_FILE_BYTES_MAX) {
       throw new WalCorruptError(path, SEGMENT_FILE_BYTES_MAX, `file of ${size} bytes is too large`);
     }
-    const bytes = await Deno.readFile(path);
-    let scan: SegmentScan;
-    try {
-      scan = scanSegment(bytes, options.lastIsTail && i === segs.length - 1);
-    } catch (e) {
-      if (e instanceof RecordScanError) throw new WalCorruptError(path, e.offset, e.reason);
-      throw e;
+    const isTail = options.lastIsTail && i === segs.length - 1;
+    let read = isTail
+      ? await readHead(path, size)
+      : { bytes: await Deno.readFile(path), whole: true };
+    const scanOrThrow = (bytes: Uint8Array) => {
+      try {
+        return scanSegment(bytes, isTail);
+      } catch (e) {
+        if (e instanceof RecordScanError) throw new WalCorruptError(path, e.offset, e.reason);
+        throw e;
+      }
+    };
+    let scan = scanOrThrow(read.bytes);
+    if (scan.endsShort && !read.whole) {
+      // A record runs past the zero chunk (its data holds a MiB of zeros): read it all.
+      read = { bytes: await Deno.readFile(path), whole: true };
+      scan = scanOrThrow(read.bytes);
     }
+    lastWhole = read.whole;
     // Every segment starts with its seed and metadata records; new segments appear whole (rename).
     if (scan.records.length < 2 || scan.records[1]!.type !== RecordType.Metadata) {
       throw new WalCorruptError(path, 0, "segment lacks its CRC seed and metadata records");
@@ -211,7 +230,7 @@ async function readLog(
   assert(metadata !== undefined, "every segment has a metadata record");
   let lastIndex = snapshotIndex + entries.length;
   for (const m of markers) lastIndex = Math.max(lastIndex, m.index);
-  return { metadata, hardState, entries, markers, lastScan, lastIndex };
+  return { metadata, hardState, entries, markers, lastScan, lastWhole, lastIndex };
 }
 
 /** Index of the last segment whose first index is <= index, or -1. */
@@ -347,6 +366,9 @@ export class Wal {
           `WAL segment ${lastPath}: cut ${scan.tornBytes} bytes of torn tail at byte ` +
             `${scan.validEnd} (${scan.tornReason})`,
         );
+      }
+      // Cut a torn tail, and zero the unread tail too: appends must land on zeros only.
+      if (scan.tornBytes > 0 || (!log.lastWhole && (await file.stat()).size > scan.validEnd)) {
         await file.truncate(scan.validEnd);
         await file.sync();
       }
@@ -531,6 +553,44 @@ async function writeNewSegment(s: Settings, seg: SegmentName, bytes: Uint8Array)
     throw e;
   }
   return file;
+}
+
+/**
+ * Reads `path` (of `size` bytes) in chunks up to and including its first all-zero chunk, or whole.
+ */
+async function readHead(
+  path: string,
+  size: number,
+): Promise<{ bytes: Uint8Array; whole: boolean }> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const chunksMax = Math.ceil(size / TAIL_READ_CHUNK_BYTES);
+    for (let k = 0; k < chunksMax && total < size; k++) {
+      const chunk = new Uint8Array(Math.min(TAIL_READ_CHUNK_BYTES, size - total));
+      let got = 0;
+      // Bounded: each read returns at least one byte or null at the end of the file.
+      while (got < chunk.length) {
+        const n = await file.read(chunk.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      chunks.push(chunk.subarray(0, got));
+      total += got;
+      if (got < chunk.length || allZero(chunk, 0, got)) break;
+    }
+    assert(total <= size || chunks.length > 0, "read no more than the file");
+    const bytes = new Uint8Array(total);
+    let off = 0;
+    for (const c of chunks) {
+      bytes.set(c, off);
+      off += c.length;
+    }
+    return { bytes, whole: total >= size };
+  } finally {
+    file.close();
+  }
 }
 
 async function removeTmpFiles(dir: string): Promise<void> {

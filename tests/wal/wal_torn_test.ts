@@ -164,3 +164,40 @@ Deno.test("a zero header followed by data in the last segment is a torn tail, cu
     await r2.wal.close();
   });
 });
+
+Deno.test("an entry holding MiBs of zeros in the last segment reads back whole", async () => {
+  await withTempDir(async (dir) => {
+    const options = { segmentBytesMax: 16 << 20 };
+    const wal = await Wal.create(dir, { ...options, metadata });
+    const zeros = { index: 2, term: 1, type: 0 as const, data: new Uint8Array(3 << 20) };
+    await wal.save({ term: 1, vote: 1, commit: 1 }, [makeEntry(1, 1), zeros, makeEntry(3, 1)]);
+    await wal.close();
+    const r = await Wal.open(dir, options);
+    deepStrictEqual(r.entries, [makeEntry(1, 1), zeros, makeEntry(3, 1)]);
+    await r.wal.close();
+  });
+});
+
+Deno.test("stray bytes far into the preallocated tail are zeroed on open, not appended over", async () => {
+  await withTempDir(async (dir) => {
+    const options = { segmentBytesMax: 4 << 20 };
+    const wal = await Wal.create(dir, { ...options, metadata });
+    await wal.save({ term: 1, vote: 1, commit: 1 }, makeEntries(1, 3, 1));
+    await wal.close();
+    const path = `${dir}/${wal.segmentFiles()[0]}`;
+    const f = await Deno.open(path, { write: true });
+    await f.seek(3 << 20, Deno.SeekMode.Start);
+    await f.write(new Uint8Array(100).fill(0xee));
+    f.close();
+    const r = await Wal.open(dir, options);
+    deepStrictEqual(r.entries, makeEntries(1, 3, 1));
+    await r.wal.save(undefined, makeEntries(4, 5, 1));
+    await r.wal.close();
+    const bytes = await Deno.readFile(path);
+    strictEqual(bytes.length, 4 << 20);
+    ok(bytes.subarray(3 << 20, (3 << 20) + 100).every((b) => b === 0));
+    const r2 = await Wal.open(dir, options);
+    deepStrictEqual(r2.entries, makeEntries(1, 5, 1));
+    await r2.wal.close();
+  });
+});
