@@ -79,6 +79,13 @@ function checksum(file: Uint8Array): number {
   return crc32c(file.subarray(SNAPSHOT_HEADER_BYTES), crc32c(file.subarray(0, 24)));
 }
 
+/** True if the CRC stored in an encoded snapshot file matches its bytes. */
+export function checksumMatches(file: Uint8Array): boolean {
+  if (file.length < SNAPSHOT_HEADER_BYTES) return false;
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  return checksum(file) === view.getUint32(24, true);
+}
+
 export function decodeSnapshotFile(file: Uint8Array): Snapshot {
   if (file.length < SNAPSHOT_HEADER_BYTES) throw new SnapshotFileError("file shorter than header");
   for (let i = 0; i < MAGIC.length; i++) {

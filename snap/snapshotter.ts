@@ -5,6 +5,7 @@ import { assert } from "../wal/assert.ts";
 import type { WalSnapshotMarker } from "../wal/codec.ts";
 import { isNotFound, joinPath, listDir, parentDir, syncDir, writeAll } from "../wal/fs_util.ts";
 import {
+  checksumMatches,
   decodeSnapshotFile,
   encodeSnapshotFile,
   SNAPSHOT_FILE_BYTES_MAX,
@@ -60,6 +61,8 @@ export class Snapshotter {
     if (index === 0) return;
     assert(term > 0, "a snapshot past index 0 has a term");
     const bytes = encodeSnapshotFile(snapshot);
+    // Checked right before writing: a bad buffer must not become a "valid" file.
+    assert(checksumMatches(bytes), "encoded snapshot checksum");
     if (await isNotFound(Deno.stat(this.#dir))) {
       await Deno.mkdir(this.#dir, { recursive: true });
       await syncDir(parentDir(this.#dir));
