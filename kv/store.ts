@@ -24,7 +24,7 @@
 import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
 import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX, type KvCommand } from "./command.ts";
-import { binaryToBytes, bytesToBinary, writeBinary } from "./keys.ts";
+import { bytesToBinary, writeBinary } from "./keys.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 
 export type KvResult =
@@ -49,8 +49,26 @@ interface Slot {
   revision: number;
 }
 
+/** Small values read out are carved from a shared slab: one allocation per many reads. */
+const POOL_BYTES = 64 * 1024;
+const POOLED_VALUE_BYTES_MAX = 2048;
+let pool = new Uint8Array(POOL_BYTES);
+let poolUsed = 0;
+
+/** A binary string as fresh bytes (a view into a pool slab when small: do not use `.buffer`). */
 function stringToBytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
+  if (s.length > POOLED_VALUE_BYTES_MAX) {
+    const out = new Uint8Array(s.length);
+    writeBinary(out, s, 0);
+    return out;
+  }
+  if (poolUsed + s.length > POOL_BYTES) {
+    pool = new Uint8Array(POOL_BYTES);
+    poolUsed = 0;
+  }
+  const out = pool.subarray(poolUsed, poolUsed + s.length);
+  // Keep views 8-byte aligned, as Node's Buffer pool does.
+  poolUsed += (s.length + 7) & ~7;
   writeBinary(out, s, 0);
   return out;
 }
@@ -207,7 +225,7 @@ export class KvStore {
         return false;
       }
       items.push({
-        key: binaryToBytes(key),
+        key: stringToBytes(key),
         value: stringToBytes(slot.value),
         revision: slot.revision,
       });
