@@ -63,13 +63,17 @@
  * never reached the disk) or a short file. So in the last segment the log ends at: the end of
  * the file; a header of 16 zero bytes (the preallocated tail); a record cut short by the end of
  * the file; or a record whose CRC fails and which holds a sector-bounded (512-byte) piece of
- * zeros (which a flipped bit never makes; data that is itself 512 zero bytes in a record that
- * fails its CRC would be taken for torn, as in etcd). Non-zero bytes after that end are a torn tail: they are cut off on open, with a log
- * line saying how many bytes. Anything else wrong (a CRC mismatch, a header CRC mismatch, an
- * unknown type, an impossible length or payload, non-zero padding, a gap in the segment
- * sequence), or any of the above in a segment other than the last, is a `WalCorruptError`
- * naming the file and byte offset. Opening validates everything it reads before writing anything, so a corrupt WAL is
- * left exactly as it was.
+ * zeros (a flipped bit never makes one; a record whose own data has 512 zero bytes and fails
+ * its CRC would be taken for torn, as in etcd). Non-zero bytes after that end are a torn tail:
+ * they are cut off on open, with a log line saying how many bytes. Anything else wrong (a CRC
+ * mismatch, a header CRC mismatch, an unknown type, an impossible length or payload, non-zero
+ * padding, a gap in the segment sequence), or any of the above in a segment other than the
+ * last, is a `WalCorruptError` naming the file and byte offset. Opening validates everything it
+ * reads before writing anything, so a corrupt WAL is left exactly as it was.
+ *
+ * The last segment is read up to its first all-zero 1 MiB chunk (further if a record runs past
+ * it); after validation, open truncates the segment at the end of its last valid record, syncs,
+ * and extends it again, so anything unread past that point is zeroed before appends reach it.
  *
  * ## Syncing
  *
