@@ -534,7 +534,12 @@ export class Raft {
   }
 
   campaign(t: CampaignType): void {
-    assert(this.promotable(), "only a promotable node campaigns");
+    if (!this.promotable()) {
+      // E.g. a pre-candidate that applied its own removal (or a snapshot) before winning.
+      this.logger.warn(`${this.id} is unpromotable: not campaigning at term ${this.term}`);
+      if (this.state !== StateType.Follower) this.becomeFollower(this.term, NONE);
+      return;
+    }
     let term: number;
     let voteMsg: MessageType;
     if (t === "pre-election") {
@@ -686,6 +691,9 @@ export class Raft {
     } else {
       const resp = newMessage(respType, m.from, NONE, this.term);
       resp.reject = true;
+      // Tell the candidate what we know is committed (see #learnCommitFromVoteResp).
+      resp.index = this.raftLog.committed;
+      resp.logTerm = this.raftLog.maybeTerm(resp.index) ?? 0;
       this.send(resp);
     }
   }
@@ -1035,6 +1043,7 @@ export class Raft {
         this.#handleSnapshot(m);
         break;
       case myVoteRespType: {
+        if (m.reject) this.#learnCommitFromVoteResp(m);
         const result = this.#poll(m.from, m.type, !m.reject);
         if (result === "won") {
           if (this.state === StateType.PreCandidate) {
@@ -1053,6 +1062,22 @@ export class Raft {
         this.logger.debug(`${this.id} ignored MsgTimeoutNow from ${m.from} as a candidate`);
         break;
     }
+  }
+
+  /**
+   * A rejecting voter reports its commit index and the term there. If our entry at that index
+   * has the same term, our logs are identical up to it (Log Matching, §5.3) and it is committed:
+   * adopt it. This breaks a deadlock after membership changes: a voter that missed the commit of
+   * a config change still counts an old config, whose other voter (removed or demoted, with a
+   * longer log) refuses its vote and never campaigns; learning the commit lets the candidate
+   * apply the new config, where it can win.
+   */
+  #learnCommitFromVoteResp(m: Message): void {
+    if (m.index <= this.raftLog.committed || m.logTerm === 0) return;
+    if (!this.raftLog.matchTerm(m.index, m.logTerm)) return;
+    assert(m.index <= this.raftLog.lastIndex(), "a matching entry is in our log");
+    this.logger.info(`${this.id} learned commit index ${m.index} from ${m.from}'s vote rejection`);
+    this.raftLog.commitTo(m.index);
   }
 
   // ---- Follower ----

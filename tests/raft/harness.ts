@@ -258,3 +258,18 @@ export function entries(spec: Array<[number, number]>): Entry[] {
     data: new Uint8Array(),
   }));
 }
+
+/** Simulates a crash and restart of node `id`: a new RawNode over the same storage. */
+export function restartNode(c: Cluster, id: number, config: Partial<Config> = {}): void {
+  const old = c.node(id);
+  const rn = new RawNode({
+    id,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    storage: old.storage,
+    random: mulberry32(id * 104729),
+    ...config,
+  });
+  // The state machine restarts empty: everything committed is replayed from the log.
+  c.nodes.set(id, { ...old, rn, applied: [], readStates: [] });
+}

@@ -8,7 +8,7 @@ import {
   ProposalDroppedError,
   StateType,
 } from "../../raft/mod.ts";
-import { Cluster, countType, enc } from "./harness.ts";
+import { Cluster, countType, enc, restartNode } from "./harness.ts";
 
 function cc(
   changes: Array<[ConfChangeType, number]>,
@@ -176,6 +176,33 @@ Deno.test("a removed leader keeps leading until a remaining voter that missed th
   assert.deepEqual(c.leaders(), [2]);
   assert.deepEqual(c.node(2).confState.voters, [2]);
   assert.equal(c.state(1), StateType.Follower);
+});
+
+Deno.test("a remaining voter that missed the commit of a leader's removal learns it from the removed node's vote rejection", () => {
+  const c = new Cluster({ peers: [1, 2] });
+  c.stabilize();
+  c.elect(1);
+  const removalIndex = c.raft(1).raftLog.lastIndex() + 1;
+  c.drop = (m) =>
+    m.from === 1 && m.to === 2 &&
+    (m.commit >= removalIndex || m.entries.some((e) => e.index > removalIndex));
+  c.node(1).rn.proposeConfChange(cc([[ConfChangeType.RemoveNode, 1]]));
+  c.processReady(1);
+  c.node(1).rn.propose(enc("after the removal"));
+  c.stabilize();
+  assert.equal(c.raft(1).leadTransferee, 2, "handing over");
+  // The removed leader crashes before the handover: its log is longer than node 2's and, after
+  // restart, it is no longer a voter, so it never campaigns.
+  restartNode(c, 1);
+  c.drop = () => false;
+  c.stabilize();
+  assert.ok(c.raft(2).raftLog.committed < removalIndex);
+  for (let k = 0; k < 60; k++) c.tickAll(1);
+  assert.deepEqual(c.leaders(), [2]);
+  assert.deepEqual(c.node(2).confState.voters, [2]);
+  c.node(2).rn.propose(enc("alive"));
+  c.stabilize();
+  assert.deepEqual(c.node(2).applied.map((e) => new TextDecoder().decode(e.data)), ["alive"]);
 });
 
 Deno.test("leadership transfer: the target is caught up, then gets MsgTimeoutNow and wins (thesis §3.10)", () => {
