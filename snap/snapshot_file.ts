@@ -9,7 +9,8 @@
  * offset 24: u32 LE CRC-32C of bytes 0..23, then of the M + D bytes after the header
  * offset 28: u32 zero
  * offset 32: metadata: u64 index, u64 term, then the ConfState: voters, learners,
- *            votersOutgoing, learnersNext, each a u32 count and that many u64 ids, then u8 autoLeave
+ *            votersOutgoing, learnersNext, each a u32 count and that many u64 ids,
+ *            then u8 autoLeave
  * offset 32 + M: the state machine's data (D bytes)
  * ```
  */

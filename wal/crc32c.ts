@@ -1,7 +1,7 @@
 /**
- * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven, slicing-by-16. `node:zlib`'s crc32 is the
- * IEEE polynomial, which is why this exists. `crc32c(data, prev)` continues a CRC, so
- * `crc32c(b, crc32c(a)) === crc32c(a ++ b)`: the WAL chains records this way.
+ * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven, slicing-by-16.
+ * `node:zlib`'s crc32 is the IEEE polynomial, which is why this exists. `crc32c(data, prev)`
+ * continues a CRC, so `crc32c(b, crc32c(a)) === crc32c(a ++ b)`: the WAL chains records this way.
  */
 
 const POLY = 0x82f63b78;

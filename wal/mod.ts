@@ -44,7 +44,8 @@
  *
  * Every segment starts with a CRC seed record, then a metadata record, then (except in the first
  * segment, and if one was saved) the hard state current when it was started, so that releasing
- * older segments loses nothing. A `save` appends one entry record per entry and then a hard state record.
+ * older segments loses nothing. A `save` appends one entry record per entry and then a hard
+ * state record.
  *
  * ## CRC chain
  *

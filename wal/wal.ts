@@ -127,8 +127,9 @@ interface LogRead {
 
 /**
  * Reads segments `segs` in order without writing anything; collects entries after `snapshotIndex`
- * only if `entries` (checking markers needs none, and released segments leave a gap before). Throws WalCorruptError for anything
- * but a torn tail of the last segment (`lastIsTail`), which is reported in `lastScan`.
+ * only if `entries` (checking markers needs none, and released segments leave a gap before).
+ * Throws WalCorruptError for anything but a torn tail of the last segment (`lastIsTail`), which
+ * is reported in `lastScan`.
  */
 async function readLog(
   dir: string,
