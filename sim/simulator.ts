@@ -232,6 +232,18 @@ export class Simulation {
     }
   }
 
+  /** What each node looks like now (for debugging a seed from a script). */
+  describeNodes(): string[] {
+    return this.#hostList.map((h) => {
+      const cs = h.confState;
+      const st = h.raw?.status();
+      return `${h.id}: ${h.alive ? "up" : h.stopped ? "stopped" : "down"} ` +
+        `role=${h.role} term=${h.term} commit=${h.commit} applied=${h.smIndex} ` +
+        `last=${h.storage.lastIndex()} voters=${cs.voters} out=${cs.votersOutgoing} ` +
+        `learners=${cs.learners} lead=${st?.softState.lead}`;
+    });
+  }
+
   get preVote(): boolean {
     return this.#o.preVote;
   }
