@@ -837,8 +837,14 @@ export class Raft {
       this.logger.warn(`${this.id} ignored a read index request with ${m.entries.length} entries`);
       return;
     }
-    // A single voter is a quorum by itself: answer at once.
-    if (this.trk.isSingleton()) {
+    if (!this.#isVoterSelf()) {
+      // A removed leader handing over serves no new reads: "singleton" would then name another
+      // node, and the client can retry at the next leader.
+      this.logger.info(`${this.id} dropping read index request: no longer a voter`);
+      return;
+    }
+    // A leader that is the only voter is a quorum by itself: answer at once.
+    if (this.#leaderAloneIsQuorum()) {
       this.#respondToReadIndex(m, this.raftLog.committed);
       return;
     }

@@ -120,3 +120,25 @@ Deno.test("lease-based ReadIndex answers without a heartbeat round (needs checkQ
   c.processReady(1);
   assert.deepEqual(c.node(1).readStates.map((rs) => dec(rs.requestCtx)), ["lease"]);
 });
+
+Deno.test("a removed leader handing over does not serve reads, even when one voter remains (§6, §6.4)", () => {
+  const c = new Cluster({ peers: [1, 2] });
+  c.stabilize();
+  c.elect(1);
+  const removalIndex = c.raft(1).raftLog.lastIndex() + 1;
+  // Node 2 gets the removal but not what node 1 appends after it, so node 1 keeps handing over.
+  c.drop = (m) => m.from === 1 && m.to === 2 && m.entries.some((e) => e.index > removalIndex);
+  c.node(1).rn.proposeConfChange({
+    transition: 0,
+    changes: [{ type: 1, nodeId: 1 }],
+    context: new Uint8Array(),
+  });
+  c.processReady(1);
+  c.node(1).rn.propose(enc("x"));
+  c.stabilize();
+  assert.equal(c.state(1), StateType.Leader);
+  assert.equal(c.raft(1).trk.isSingleton(), true, "the one remaining voter is node 2");
+  c.node(1).rn.readIndex(enc("read on 1"));
+  c.stabilize();
+  assert.deepEqual(c.node(1).readStates, []);
+});
