@@ -30,6 +30,8 @@ export const SEGMENT_FILE_BYTES_MAX = 1024 * 1024 * 1024;
  * the preallocated tail, which open() truncates and re-extends instead of reading 64 MiB of zeros.
  */
 const TAIL_READ_CHUNK_BYTES = 1024 * 1024;
+/** Calls queued behind the one running; callers normally await each save before the next. */
+export const PENDING_CALLS_MAX = 1024;
 /** Bound on the number of segment files a WAL directory may hold. */
 export const SEGMENTS_MAX = 100_000;
 
@@ -269,6 +271,7 @@ export class Wal {
   /** Last hard state written; repeated at the start of each segment. */
   #hardState: HardState | undefined;
   #tail: Promise<void> = Promise.resolve();
+  #pending = 0;
   #failed: unknown = undefined;
   #closed = false;
   /** Bytes were written since the last fdatasync. */
@@ -478,6 +481,12 @@ export class Wal {
   }
 
   #run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#pending >= PENDING_CALLS_MAX) {
+      return Promise.reject(
+        new Error(`WAL in ${this.#s.dir} has ${this.#pending} calls queued (limit reached)`),
+      );
+    }
+    this.#pending++;
     const p = this.#tail.then(() => {
       if (this.#closed) throw new Error(`WAL in ${this.#s.dir} is closed`);
       if (this.#failed !== undefined) {
@@ -485,7 +494,7 @@ export class Wal {
       }
       return fn();
     });
-    this.#tail = p.then(() => {}, () => {});
+    this.#tail = p.then(() => {}, () => {}).finally(() => this.#pending--);
     return p;
   }
 
