@@ -5,7 +5,7 @@
  */
 import type { Logger } from "./logger.ts";
 import type { Entry, Snapshot } from "./types.ts";
-import { assert } from "./util.ts";
+import { assert, sizeLimitedEnd } from "./util.ts";
 
 export class LogUnstable {
   /** An incoming snapshot, when there is one; it precedes all entries. */
@@ -138,13 +138,20 @@ export class LogUnstable {
     );
   }
 
-  /** Entries in [lo, hi), which must lie within the unstable entries. A fresh array. */
-  slice(lo: number, hi: number): Entry[] {
+  /**
+   * Entries in [lo, hi), which must lie within the unstable entries, at most `maxBytes` (at
+   * least one). A fresh array holding only what is returned.
+   */
+  slice(lo: number, hi: number, maxBytes = Number.MAX_SAFE_INTEGER): Entry[] {
     assert(lo <= hi, "unstable slice lo <= hi");
     assert(
       lo >= this.offset && hi <= this.offset + this.entries.length,
       "unstable slice within bounds",
     );
-    return this.entries.slice(lo - this.offset, hi - this.offset);
+    const start = lo - this.offset;
+    return this.entries.slice(
+      start,
+      sizeLimitedEnd(this.entries, start, hi - this.offset, maxBytes),
+    );
   }
 }

@@ -267,14 +267,12 @@ export class RaftLog {
     assert(hi <= this.lastIndex() + 1, "slice hi within the log");
     if (lo === hi) return [];
     const offset = this.unstable.offset;
-    if (lo >= offset) {
-      return limitSize(this.unstable.slice(lo, hi), maxBytes);
-    }
+    if (lo >= offset) return this.unstable.slice(lo, hi, maxBytes);
     const stableHi = Math.min(hi, offset);
     const stable = this.storage.entries(lo, stableHi, maxBytes);
     // The storage cut the batch short (byte limit): do not add unstable entries after a gap.
     if (stable.length < stableHi - lo || hi <= offset) return stable;
-    const rest = this.unstable.slice(offset, hi);
+    const rest = this.unstable.slice(offset, hi, maxBytes);
     const all = stable.length === 0 ? rest : stable.concat(rest);
     return limitSize(all, maxBytes);
   }

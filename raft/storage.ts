@@ -8,7 +8,7 @@
 import { CompactedError, SnapOutOfDateError, UnavailableError } from "./errors.ts";
 import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
 import { EntryType } from "./types.ts";
-import { assert, EMPTY_BYTES, emptyConfState, limitSize } from "./util.ts";
+import { assert, EMPTY_BYTES, emptyConfState, sizeLimitedEnd } from "./util.ts";
 
 export interface InitialState {
   hardState: HardState;
@@ -82,8 +82,8 @@ export class MemoryStorage implements Storage {
     if (lo > hi) throw new RangeError(`Cannot read entries [${lo}, ${hi}): lo > hi`);
     // Only the dummy entry: nothing has been appended since the snapshot.
     if (this.#ents.length === 1) throw new UnavailableError(lo, this.lastIndex());
-    const ents = this.#ents.slice(lo - offset, hi - offset);
-    return limitSize(ents, maxBytes);
+    const end = sizeLimitedEnd(this.#ents, lo - offset, hi - offset, maxBytes);
+    return this.#ents.slice(lo - offset, end);
   }
 
   snapshot(): Snapshot {

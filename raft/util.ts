@@ -44,6 +44,26 @@ export function limitSize(entries: Entry[], maxBytes: number): Entry[] {
   return entries;
 }
 
+/**
+ * The end (exclusive) of the longest run entries[lo..end) of at most `maxBytes`, and at least one
+ * entry (end > lo when lo < hi). Lets callers slice only what they send: no O(n) copy of a long
+ * log to keep a few entries.
+ */
+export function sizeLimitedEnd(
+  entries: readonly Entry[],
+  lo: number,
+  hi: number,
+  maxBytes: number,
+): number {
+  if (hi - lo <= 1) return hi;
+  let size = entrySize(entries[lo]!);
+  for (let i = lo + 1; i < hi; i++) {
+    size += entrySize(entries[i]!);
+    if (size > maxBytes) return i;
+  }
+  return hi;
+}
+
 /** mulberry32: a tiny seeded PRNG in [0, 1), so that elections replay exactly from a seed. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
