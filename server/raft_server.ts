@@ -25,6 +25,7 @@ import {
   type Message,
   Node,
   type Ready,
+  SnapOutOfDateError,
   type Snapshot,
   type SnapshotStatus,
   StateType,
@@ -95,6 +96,9 @@ export class RaftServer {
   #stopped = false;
   #leaderWatchers = new Set<() => void>();
   #removed = false;
+  #snapshotRunning = false;
+  /** A snapshot whose file is written, waiting for the loop to put its marker in the WAL. */
+  #snapshotSaved: { index: number; term: number; bytes: number; started: number } | undefined;
 
   constructor(options: RaftServerOptions) {
     this.#options = options;
@@ -230,7 +234,8 @@ export class RaftServer {
     this.#applyEntries(ready.committedEntries);
     if (ready.readStates.length > 0) this.reads.onReadStates(ready.readStates);
     else if (ready.committedEntries.length > 0) this.reads.onApplied();
-    await this.#maybeTakeSnapshot();
+    await this.#finishSnapshot();
+    this.#maybeStartSnapshot();
   }
 
   #updateSoftState(lead: number, role: StateType): void {
@@ -380,23 +385,52 @@ export class RaftServer {
     this.#options.onRemoved();
   }
 
-  async #maybeTakeSnapshot(): Promise<void> {
+  /**
+   * Starts a snapshot of the state as of now, if `snapshotCount` entries were applied since the
+   * last one. The state is captured synchronously; encoding and the file write run beside the
+   * loop, so heartbeats and appends go on meanwhile. The loop finishes it (`#finishSnapshot`).
+   */
+  #maybeStartSnapshot(): void {
+    if (this.#snapshotRunning || this.#snapshotSaved !== undefined) return;
     if (this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotCount) return;
+    this.#snapshotRunning = true;
     const started = performance.now();
     const index = this.#appliedIndex;
-    const data = encodeSnapshotData(this.members, this.store.snapshot());
-    const snapshot = this.#storage.createSnapshot(index, this.#confState, data);
-    await this.#options.snapshotter.save(snapshot);
-    await this.#options.wal.saveSnapshot({ index, term: snapshot.metadata.term });
-    this.#snapshotIndex = index;
+    const confState = this.#confState;
+    const members = Members.fromJSON(this.members.toJSON());
+    const storeData = this.store.snapshot();
+    (async () => {
+      const data = encodeSnapshotData(members, storeData);
+      const snapshot = this.#storage.createSnapshot(index, confState, data);
+      await this.#options.snapshotter.save(snapshot);
+      this.#snapshotSaved = { index, term: snapshot.metadata.term, bytes: data.length, started };
+    })().catch((error) => {
+      // A newer snapshot from the leader may have replaced this one; anything else is logged.
+      if (!(error instanceof SnapOutOfDateError)) {
+        this.#log.error(`snapshot at index ${index} failed: ${(error as Error).message}`);
+      }
+    }).finally(() => this.#snapshotRunning = false);
+  }
+
+  /** Marks a saved snapshot in the WAL, then compacts memory and releases old WAL segments. */
+  async #finishSnapshot(): Promise<void> {
+    const saved = this.#snapshotSaved;
+    if (saved === undefined) return;
+    this.#snapshotSaved = undefined;
+    if (saved.index <= this.#snapshotIndex) return;
+    // Only once the marker is in the WAL does a restart load this snapshot.
+    await this.#options.wal.saveSnapshot({ index: saved.index, term: saved.term });
+    this.#snapshotIndex = saved.index;
     const keep = Math.min(CATCH_UP_ENTRIES_MAX, this.#options.snapshotCount);
-    if (index - keep > this.#storage.firstIndex()) this.#storage.compact(index - keep);
-    await this.#options.wal.releaseTo(index);
+    if (saved.index - keep > this.#storage.firstIndex()) this.#storage.compact(saved.index - keep);
+    await this.#options.wal.releaseTo(saved.index);
     this.#options.metrics.snapshots.inc({ source: "local" });
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (performance.now() - saved.started) / 1000;
     this.#options.metrics.snapshotSeconds.observe(seconds);
     this.#log.info(
-      `snapshot at index ${index} (${data.length} bytes) in ${(seconds * 1000).toFixed(0)} ms`,
+      `snapshot at index ${saved.index} (${saved.bytes} bytes) in ${
+        (seconds * 1000).toFixed(0)
+      } ms`,
     );
   }
 }
