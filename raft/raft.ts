@@ -493,6 +493,7 @@ export class Raft {
     const empty: Entry = { term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES };
     const ok = this.appendEntry([empty]);
     assert(ok, "the empty entry of a new leader is never dropped");
+    assert(this.raftLog.lastTerm() === this.term, "a new leader's last entry is of its term");
     this.logger.info(`${this.id} became leader at term ${this.term}`);
   }
 
@@ -687,6 +688,7 @@ export class Raft {
       if (m.type === MessageType.MsgVote) {
         this.electionElapsed = 0;
         this.vote = m.from;
+        assert(this.term === m.term, "a vote is cast in the candidate's term");
       }
     } else {
       const resp = newMessage(respType, m.from, NONE, this.term);
@@ -701,6 +703,7 @@ export class Raft {
   // ---- Leader ----
 
   #stepLeader(m: Message): void {
+    assert(this.state === StateType.Leader, "stepLeader runs on a leader");
     switch (m.type) {
       case MessageType.MsgBeat:
         this.bcastHeartbeat();
@@ -901,6 +904,7 @@ export class Raft {
 
   #handleAppendResponse(m: Message): void {
     const pr = this.trk.progress.get(m.from)!;
+    assert(this.state === StateType.Leader, "only a leader handles MsgAppResp");
     pr.recentActive = true;
     if (m.reject) {
       this.logger.debug(
@@ -967,6 +971,7 @@ export class Raft {
 
   #handleHeartbeatResponse(m: Message): void {
     const pr = this.trk.progress.get(m.from)!;
+    assert(this.state === StateType.Leader, "only a leader handles MsgHeartbeatResp");
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
     // A heartbeat answer lets a stalled follower get a MsgApp again (even with a full window).
@@ -982,6 +987,7 @@ export class Raft {
 
   #handleTransferLeader(m: Message): void {
     const pr = this.trk.progress.get(m.from)!;
+    assert(this.state === StateType.Leader, "only a leader transfers leadership");
     if (pr.isLearner) {
       this.logger.debug(`${this.id} is ignoring transfer leadership to learner ${m.from}`);
       return;
@@ -1026,6 +1032,10 @@ export class Raft {
   // ---- Candidate and pre-candidate ----
 
   #stepCandidate(m: Message): void {
+    assert(
+      this.state === StateType.Candidate || this.state === StateType.PreCandidate,
+      "stepCandidate runs on a (pre-)candidate",
+    );
     // Only the responses for our current campaign kind count (stale ones are ignored).
     const myVoteRespType = this.state === StateType.PreCandidate
       ? MessageType.MsgPreVoteResp
@@ -1089,6 +1099,7 @@ export class Raft {
   // ---- Follower ----
 
   #stepFollower(m: Message): void {
+    assert(this.state === StateType.Follower, "stepFollower runs on a follower");
     switch (m.type) {
       case MessageType.MsgProp:
         if (this.lead === NONE) {
@@ -1154,6 +1165,8 @@ export class Raft {
   }
 
   #handleAppendEntries(m: Message): void {
+    // A leader never takes entries from another node: it never overwrites its own log.
+    assert(this.state === StateType.Follower, "only a follower appends a leader's entries");
     // Entries up to our commit index are known to match: just tell the leader where we are.
     if (m.index < this.raftLog.committed) {
       const resp = newMessage(MessageType.MsgAppResp, m.from);
@@ -1163,6 +1176,7 @@ export class Raft {
     }
     const lastNew = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
+      assert(this.raftLog.committed <= this.raftLog.lastIndex(), "committed <= lastIndex");
       const resp = newMessage(MessageType.MsgAppResp, m.from);
       resp.index = lastNew;
       this.send(resp);
@@ -1185,6 +1199,7 @@ export class Raft {
   }
 
   #handleHeartbeat(m: Message): void {
+    assert(this.state === StateType.Follower, "only a follower handles heartbeats");
     // The leader sends min(match, commit), so this never commits past what we have.
     this.raftLog.commitTo(m.commit);
     const resp = newMessage(MessageType.MsgHeartbeatResp, m.from);
@@ -1193,6 +1208,7 @@ export class Raft {
   }
 
   #handleSnapshot(m: Message): void {
+    assert(this.state === StateType.Follower, "only a follower handles snapshots");
     const s = m.snapshot;
     if (s === undefined) {
       this.logger.error(`${this.id} ignored MsgSnap without a snapshot from ${m.from}`);
@@ -1283,6 +1299,16 @@ export class Raft {
       this.#handOffLeadership();
       return cs;
     }
+    if (
+      !this.#isVoterSelf() &&
+      (this.state === StateType.Candidate || this.state === StateType.PreCandidate)
+    ) {
+      // Removed or demoted mid-election (e.g. by the commit index a vote rejection carried):
+      // only a voter may lead (§6), so the campaign ends here instead of winning it.
+      this.logger.info(`${this.id} ends its campaign: no longer a voter`);
+      this.becomeFollower(this.term, NONE);
+      return cs;
+    }
     if (this.state !== StateType.Leader || cs.voters.length === 0) return cs;
     // The quorum may have changed: commit what the new config allows; probe new members.
     if (this.maybeCommit()) {
@@ -1349,6 +1375,12 @@ export class Raft {
   appliedTo(index: number): void {
     const newApplied = Math.max(index, this.raftLog.applied);
     this.raftLog.appliedTo(newApplied);
+    // Invariant: applied <= committed <= lastIndex.
+    assert(
+      this.raftLog.applied <= this.raftLog.committed &&
+        this.raftLog.committed <= this.raftLog.lastIndex(),
+      "applied <= committed <= lastIndex",
+    );
     if (
       this.trk.config.autoLeave && newApplied >= this.pendingConfIndex &&
       this.state === StateType.Leader

@@ -71,6 +71,7 @@ Deno.test("Node produces the next Ready only after advance()", async () => {
   node.campaign();
   const leader = await it.next();
   assert.deepEqual((leader.value as Ready).softState, { lead: 1, raftState: StateType.Leader });
+  storage.append((leader.value as Ready).entries);
   // New work arrives while the Ready is still being handled: the next one waits.
   node.propose(enc("x"));
   let third: IteratorResult<Ready> | undefined;
@@ -81,6 +82,7 @@ Deno.test("Node produces the next Ready only after advance()", async () => {
   await pending;
   assert.equal(third!.done, false);
   assert.deepEqual((third!.value as Ready).entries.map((e) => dec(e.data)), ["x"]);
+  storage.append((third!.value as Ready).entries);
   node.advance();
   node.stop();
   assert.equal((await it.next()).done, true);
