@@ -5,7 +5,7 @@
  *   deno task sim --seeds 1..200 --steps 2000          a sweep over seeds 1 to 200
  *   deno task sim --seed 100 --runs 50                 seeds 100 to 149
  *   deno task sim --seed 7 --verbose                   prints every action of the run
- *   deno task sim --seed 146 --leader-removal on       also remove/demote the current leader
+ *   deno task sim --seed 7 --leader-removal off        never remove/demote the current leader
  *
  * Exits 1 at the first violation, printing the seed, the step, what broke and the last actions;
  * `deno task sim --seed <that seed> --steps <same>` replays it exactly.

@@ -117,3 +117,46 @@ Deno.test("a removed leader still handing over never answers a read on its own (
     assert.ok(rs.index >= written, `node 1 served a read at ${rs.index}, "y" is at ${written}`);
   }
 });
+
+Deno.test("a candidate that learns of its own removal mid-election does not become leader (§6)", () => {
+  // Found by the simulator (7 nodes, seed 288 at 5000 steps): a candidate adopted the commit
+  // index carried by a vote rejection, applied its own removal, then won with the new config's
+  // votes and became a leader outside the config.
+  const ids = [1, 2, 3, 4, 5, 6, 7];
+  const nt = newNetwork({ peers: ids, electionTicks: ELECTION, maxSizePerMsg: 1 });
+  nt.stabilize();
+  nt.campaign(2);
+  const removalIndex = nt.node(2).lastIndex + 1;
+  // Node 1 gets the removal entry but never hears it committed; 6 and 7 do not get it; only 3
+  // gets what the leader appends after it.
+  nt.drop({ to: 1, where: (m) => m.commit >= removalIndex });
+  nt.drop({ from: 2, to: 6, where: (m) => m.entries.some((e) => e.index >= removalIndex) });
+  nt.drop({ from: 2, to: 7, where: (m) => m.entries.some((e) => e.index >= removalIndex) });
+  for (const to of [1, 4, 5]) {
+    nt.drop({ from: 2, to, where: (m) => m.entries.some((e) => e.index > removalIndex) });
+  }
+  nt.proposeConfChange(2, removal(1));
+  nt.propose(2, "x");
+  assert.equal(nt.node(1).lastIndex, removalIndex);
+  assert.ok(nt.node(1).commit < removalIndex);
+  assert.ok(nt.node(3).commit >= removalIndex && nt.node(3).lastIndex > removalIndex);
+  nt.crash(2);
+  nt.heal();
+  // Node 1 campaigns; node 3 (longer log) answers first with a rejection, then 4..7 grant.
+  nt.raw(1).campaign();
+  nt.processReadys();
+  const votes = nt.take({ type: MessageType.MsgVote, from: 1 });
+  const deliverTo = (to: number) => {
+    for (const m of votes.filter((v) => v.to === to)) nt.raw(to).step(m);
+    nt.processReadys();
+    for (const r of nt.take({ type: MessageType.MsgVoteResp, to: 1 })) nt.raw(1).step(r);
+    nt.processReadys();
+  };
+  deliverTo(3);
+  for (const to of [4, 5, 6, 7]) deliverTo(to);
+  const voter = nt.node(1).confState.voters.includes(1);
+  assert.ok(
+    voter || nt.node(1).state !== StateType.Leader,
+    `node 1 leads a config without it (voters ${nt.node(1).confState.voters})`,
+  );
+});
