@@ -46,6 +46,8 @@ export class Cluster {
   drop: (m: Message) => boolean = () => false;
   /** Every message delivered so far (for assertions on traffic). */
   delivered: Message[] = [];
+  /** Called with each message just before it is delivered (before the receiver mutates it). */
+  onDeliver: ((m: Message) => void) | undefined = undefined;
 
   constructor(options: ClusterOptions) {
     const all = [...options.peers, ...(options.learners ?? [])];
@@ -143,6 +145,7 @@ export class Cluster {
     for (const m of msgs) {
       if (this.#blocked(m) || !this.nodes.has(m.to)) continue;
       this.delivered.push(m);
+      this.onDeliver?.(m);
       this.node(m.to).rn.step(m);
       n++;
     }
