@@ -33,6 +33,24 @@
  * ```
  *
  * `RawNode` is the same without the async iterator (`hasReady()` / `ready()` / `advance()`).
+ *
+ * ## Behaviour worth knowing
+ *
+ * - Proposals are appended at once but broadcast at the next Ready (or the next non-proposal
+ *   input), so that a burst of `propose()` calls goes out as one MsgApp batch per follower;
+ *   `proposeBatch(data[])` appends a batch in one step.
+ * - On restart, membership comes from `Storage.initialState().confState` (the latest snapshot's);
+ *   committed ConfChange entries after `Config.applied` are handed out again, so pass the index
+ *   the state machine was restored to (see `Config.applied`).
+ * - A leader that applies its own removal (or demotion) steps down by handing leadership to the
+ *   most caught-up remaining voter (MsgTimeoutNow) and drops proposals and reads meanwhile.
+ * - A rejected vote carries the voter's commit index and its term; a candidate whose log matches
+ *   there adopts it (Log Matching, §5.3). This lets a voter that missed the commit of a config
+ *   change apply it, instead of waiting forever for the vote of a removed node.
+ * - `applyConfChange` throws `ConfChangeError` for a change that is invalid in the current
+ *   configuration; the configuration is then unchanged (the same on every node).
+ * - A broken invariant throws `RaftInvariantError` (a bug, or a caller that did not persist a
+ *   Ready before advancing): the node must stop.
  */
 export * from "./types.ts";
 export { type Logger, silentLogger } from "./logger.ts";

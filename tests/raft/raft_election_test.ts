@@ -211,3 +211,21 @@ Deno.test("a stale leader learns the higher term from a MsgAppResp and steps dow
   assert.equal(c.raft(1).term, c.raft(2).term);
   assert.deepEqual(c.leaders(), [2]);
 });
+
+Deno.test("a pre-candidate that is removed before it wins the pre-vote does not campaign", () => {
+  const c = new Cluster({ peers: [1, 2, 3], config: { preVote: true } });
+  c.stabilize();
+  c.node(3).rn.campaign();
+  assert.equal(c.state(3), StateType.PreCandidate);
+  const preVotes = c.takeMessages(3);
+  // The removal of node 3 is applied while its pre-votes are out.
+  c.node(3).rn.applyConfChange({
+    transition: 0,
+    changes: [{ type: 1, nodeId: 3 }],
+    context: new Uint8Array(),
+  });
+  c.queue.push(...preVotes);
+  c.stabilize();
+  assert.equal(c.state(3), StateType.Follower);
+  assert.equal(c.raft(3).term, 1, "no real election was started");
+});
