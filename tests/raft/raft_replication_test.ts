@@ -176,6 +176,26 @@ Deno.test("MsgApps respect maxSizePerMsg, and the inflights window bounds messag
   assert.equal(c.node(2).applied.length, 10);
 });
 
+Deno.test("the inflights window also closes on bytes (maxInflightBytes)", () => {
+  const c = new Cluster({
+    peers: [1, 2],
+    config: { maxSizePerMsg: 100, maxInflightMsgs: 100, maxInflightBytes: 300 },
+  });
+  c.stabilize();
+  c.elect(1);
+  c.drop = (m) => m.type === MessageType.MsgAppResp;
+  for (let i = 0; i < 10; i++) c.node(1).rn.propose(new Uint8Array(100));
+  const apps = c.takeMessages(1).filter((m) => m.type === MessageType.MsgApp && m.to === 2);
+  // One 100-byte entry per message; the window is full at 300 bytes.
+  assert.deepEqual(apps.map((m) => m.entries.length), [1, 1, 1]);
+  assert.equal(c.raft(1).trk.progress.get(2)!.inflights.bytes, 300);
+  c.queue.push(...apps);
+  c.drop = () => false;
+  c.stabilize();
+  c.tickAll(2);
+  assert.equal(c.node(2).applied.length, 10);
+});
+
 Deno.test("the leader drops proposals beyond maxUncommittedEntriesSize; empty entries always pass", () => {
   const c = new Cluster({ peers: [1, 2, 3], config: { maxUncommittedEntriesSize: 1000 } });
   c.stabilize();
