@@ -97,6 +97,8 @@ export class RaftServer {
   #leaderWatchers = new Set<() => void>();
   #removed = false;
   #snapshotRunning = false;
+  /** The last index written to the WAL: entries up to it survive a crash of this node. */
+  #persistedIndex: number;
   /** A snapshot whose file is written, waiting for the loop to put its marker in the WAL. */
   #snapshotSaved: { index: number; term: number; bytes: number; started: number } | undefined;
 
@@ -112,6 +114,10 @@ export class RaftServer {
     this.#appliedIndex = options.appliedIndex;
     this.#snapshotIndex = options.snapshotIndex;
     this.#confState = options.confState;
+    const { hardState } = options.storage.initialState();
+    this.#term = hardState.term;
+    this.#commitIndex = hardState.commit;
+    this.#persistedIndex = options.storage.lastIndex();
     this.writes = new WaitRegistry({ waitersMax: 100_000 });
     this.confChanges = new WaitRegistry({ waitersMax: 64 });
     const electionMs = options.tickMs * options.electionTicks;
@@ -216,12 +222,29 @@ export class RaftServer {
     const isLeader = this.#role === StateType.Leader;
     if (isLeader) this.#send(ready.messages);
 
+    // Committed entries already on this node's disk need not wait for this Ready's sync: applying
+    // them first takes a whole fsync off the latency of a write.
+    let committed = ready.committedEntries;
+    if (ready.snapshot === undefined) {
+      const durable = Math.min(this.#persistedIndex, (ready.entries[0]?.index ?? Infinity) - 1);
+      const split = committed.findIndex((entry) => entry.index > durable);
+      const now = split === -1 ? committed : committed.slice(0, split);
+      committed = split === -1 ? [] : committed.slice(split);
+      if (now.length > 0) {
+        this.#applyEntries(now);
+        this.reads.onApplied();
+      }
+    }
+
     if (ready.snapshot) await this.#saveSnapshot(ready.snapshot);
     const started = performance.now();
     await this.#options.wal.save(ready.hardState, ready.entries, { sync: ready.mustSync });
     if (ready.mustSync) {
       this.#options.metrics.walSyncSeconds.observe((performance.now() - started) / 1000);
     }
+    const lastSaved = ready.entries.at(-1)?.index;
+    if (ready.snapshot) this.#persistedIndex = ready.snapshot.metadata.index;
+    if (lastSaved !== undefined) this.#persistedIndex = lastSaved;
 
     if (ready.snapshot) {
       this.#storage.applySnapshot(ready.snapshot);
@@ -231,9 +254,9 @@ export class RaftServer {
     if (ready.entries.length > 0) this.#storage.append(ready.entries);
     if (!isLeader) this.#send(ready.messages);
 
-    this.#applyEntries(ready.committedEntries);
+    this.#applyEntries(committed);
     if (ready.readStates.length > 0) this.reads.onReadStates(ready.readStates);
-    else if (ready.committedEntries.length > 0) this.reads.onApplied();
+    else if (committed.length > 0) this.reads.onApplied();
     await this.#finishSnapshot();
     this.#maybeStartSnapshot();
   }
