@@ -42,6 +42,8 @@ export class Snapshotter {
   readonly #dir: string;
   readonly #logger: Logger;
   readonly #keep: number;
+  /** Saves run one at a time: a save's pruning must not remove another's temporary file. */
+  #tail: Promise<void> = Promise.resolve();
 
   constructor(dir: string, options: SnapshotterOptions = {}) {
     this.#dir = dir;
@@ -56,7 +58,13 @@ export class Snapshotter {
    * Writes `snapshot` atomically (temporary file, sync, rename, directory sync), then removes all
    * but the newest `keep` snapshots. An empty snapshot (index 0) is not saved.
    */
-  async save(snapshot: Snapshot): Promise<void> {
+  save(snapshot: Snapshot): Promise<void> {
+    const p = this.#tail.then(() => this.#save(snapshot));
+    this.#tail = p.then(() => {}, () => {});
+    return p;
+  }
+
+  async #save(snapshot: Snapshot): Promise<void> {
     const { index, term } = snapshot.metadata;
     if (index === 0) return;
     assert(term > 0, "a snapshot past index 0 has a term");

@@ -132,3 +132,12 @@ Deno.test("a save leaves no temporary file and replaces a leftover one", async (
     throws(() => new Snapshotter(dir, { keep: 0 }), RangeError);
   });
 });
+
+Deno.test("concurrent saves all land, and only the newest five stay", async () => {
+  await withTempDir(async (dir) => {
+    const s = new Snapshotter(dir);
+    await Promise.all([1, 2, 3, 4, 5, 6, 7].map((i) => s.save(snap(i * 10, 1))));
+    deepStrictEqual(await names(dir), [30, 40, 50, 60, 70].map((i) => snapshotFileName(1, i)));
+    deepStrictEqual(await s.load(), snap(70, 1));
+  });
+});
