@@ -8,6 +8,8 @@
  *   the same entry (term, type, data) at I; entries are applied in index order and the state after
  *   applying I is the same everywhere (a hash chain over the applied entries), so applied sequences
  *   are prefixes of one another, snapshots included.
+ * - Leader completeness (§5.4): a node that becomes leader holds every entry known committed.
+ * - Vote once per term (§5.2): the persisted vote never changes within a term.
  * - Conf changes applied at an index give the same ConfState everywhere.
  */
 import type { ConfState, Entry } from "../raft/mod.ts";
@@ -50,6 +52,8 @@ export class Checker {
   readonly #confAt = new Map<number, string>();
   /** The highest index any node reported applied. */
   maxApplied = 0;
+  /** The highest index any node knows committed. */
+  maxCommitted = 0;
 
   get terms(): number {
     return this.#leaderOfTerm.size;
@@ -77,6 +81,7 @@ export class Checker {
     if (term === undefined) {
       this.#committedTerm[e.index] = e.term;
       this.#committedKey[e.index] = key;
+      if (e.index > this.maxCommitted) this.maxCommitted = e.index;
     } else if (term !== e.term || this.#committedKey[e.index] !== key) {
       throw new InvariantViolation(
         `state machine safety (§5.4.3): node ${id} ${how} entry ${e.index} at term ${e.term} ` +

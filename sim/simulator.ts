@@ -109,6 +109,7 @@ class Host {
   };
   // What the Readys reported (volatile).
   term = 0;
+  vote = 0;
   role: StateType = StateType.Follower;
   commit = 0;
   /** Committed indexes up to here were compared with the checker's (durable view). */
@@ -532,6 +533,7 @@ export class Simulation {
     const hs = h.storage.initialState().hardState;
     // Invariant: the commit index restarts at the persisted one, never below what was checked.
     h.term = hs.term;
+    h.vote = hs.vote;
     h.commit = hs.commit;
     h.role = StateType.Follower;
     h.raw = new RawNode(this.#config(h, snap.metadata.index));
@@ -704,12 +706,22 @@ export class Simulation {
       if (hs.term < h.term) {
         throw new InvariantViolation(`node ${h.id} term went from ${h.term} down to ${hs.term}`);
       }
+      if (hs.term === h.term && h.vote !== 0 && hs.vote !== h.vote) {
+        throw new InvariantViolation(
+          `vote once per term (§5.2): node ${h.id} voted for ${h.vote}, then ${hs.vote} in term ${hs.term}`,
+        );
+      }
       h.term = hs.term;
+      h.vote = hs.vote;
       h.commit = hs.commit;
       h.storage.setHardState(hs);
       this.#checkDurableCommit(h);
     }
-    if (rd.softState !== undefined) h.role = rd.softState.raftState;
+    if (rd.softState !== undefined) {
+      const was = h.role;
+      h.role = rd.softState.raftState;
+      if (h.role === StateType.Leader && was !== StateType.Leader) this.#checkCompleteness(h);
+    }
     if (h.role === StateType.Leader) checker.leader(h.term, h.id, "reported leader");
     // A rare crash after persisting, before sending or applying.
     if (!calm && this.#rng.chance(0.002)) {
@@ -746,6 +758,27 @@ export class Simulation {
     return rd.messages.some((m) =>
       (m.type === MessageType.MsgVoteResp || m.type === MessageType.MsgPreVoteResp) && !m.reject
     );
+  }
+
+  /** Leader completeness (§5.4): a new leader's (persisted) log holds every committed entry. */
+  #checkCompleteness(h: Host): void {
+    const last = h.storage.lastIndex();
+    const max = this.#checker.maxCommitted;
+    if (max > last) {
+      throw new InvariantViolation(
+        `leader completeness (§5.4): node ${h.id} leads term ${h.term} with last index ${last}, ` +
+          `but index ${max} is committed`,
+      );
+    }
+    for (let i = h.storage.firstIndex(); i <= max; i++) {
+      const want = this.#checker.committedTermAt(i);
+      if (want !== undefined && h.storage.term(i) !== want) {
+        throw new InvariantViolation(
+          `leader completeness (§5.4): node ${h.id} leads term ${h.term} with term ` +
+            `${h.storage.term(i)} at ${i}, where term ${want} is committed`,
+        );
+      }
+    }
   }
 
   /** Every entry this node durably marks committed must be the committed one. */
