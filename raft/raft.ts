@@ -777,6 +777,11 @@ export class Raft {
         `leader ${this.id} is transferring leadership to ${this.leadTransferee}`,
       );
     }
+    if (m.from !== this.id) {
+      // A forwarded proposal's entries may be shared with the sender (an in-memory transport,
+      // a duplicated message): take our own copies, as appendEntry assigns term and index.
+      m.entries = m.entries.map((e) => ({ term: 0, index: 0, type: e.type, data: e.data }));
+    }
     for (let i = 0; i < m.entries.length; i++) {
       const e = m.entries[i]!;
       if (e.type !== EntryType.ConfChange) continue;
