@@ -1,10 +1,20 @@
 // A 3-member etcd 3.4 cluster on 127.0.0.1 with default settings, in a temporary directory.
 //
-// Member i (1-based) listens for clients on i·10000+3379 and for peers on i·10000+3380: away from
-// etcd's defaults (2379/2380) so a user's own cluster is never touched, and away from raftkv's
-// i·10000+2379/2380. Slot 4 is used only by the scale run's wiped-and-re-added member.
+// Member i (1-based) listens for clients on i·10000+2479 and for peers on i·10000+2480: away from
+// etcd's defaults (2379/2380) so a user's own cluster is never touched, away from raftkv's
+// i·10000+2379/2380, and below Linux's ephemeral port range (32768+). Slot 4 is used only by the
+// scale run's wiped-and-re-added member.
 
-import { assertPortFree, runCommand, ServerProcess, sleep, waitFor, which } from "./proc.ts";
+import {
+  assertPortFree,
+  HopelessWaitError,
+  progressWatch,
+  runCommand,
+  ServerProcess,
+  sleep,
+  waitFor,
+  which,
+} from "./proc.ts";
 import {
   base64,
   type BenchCluster,
@@ -19,10 +29,10 @@ export const ETCD_INSTALL_HINT = "apt-get install etcd-server etcd-client";
 const MEMBERS = 3;
 
 function clientPort(slot: number): number {
-  return slot * 10000 + 3379;
+  return slot * 10000 + 2479;
 }
 function peerPort(slot: number): number {
-  return slot * 10000 + 3380;
+  return slot * 10000 + 2480;
 }
 function clientUrl(slot: number): string {
   return `http://127.0.0.1:${clientPort(slot)}`;
@@ -45,6 +55,14 @@ interface Member {
   proc: ServerProcess;
   /** etcd's member id, a decimal uint64 string as the JSON gateway prints it. */
   memberId: string;
+}
+
+interface EtcdStatus {
+  memberId: string;
+  leader: string;
+  term: number;
+  applied: number;
+  dbSize: number;
 }
 
 interface StatusResponse {
@@ -77,8 +95,8 @@ export class EtcdCluster implements BenchCluster {
       throw new Error(`etcd is not installed: ${ETCD_INSTALL_HINT}`);
     }
     for (let slot = 1; slot <= MEMBERS; slot++) {
-      assertPortFree(clientPort(slot), "etcd");
-      assertPortFree(peerPort(slot), "etcd");
+      await assertPortFree(clientPort(slot), "etcd");
+      await assertPortFree(peerPort(slot), "etcd");
     }
     const cluster = new EtcdCluster(root, version);
     const initial = [1, 2, 3].map((s) => `bench${s}=${peerUrl(s)}`).join(",");
@@ -142,9 +160,7 @@ export class EtcdCluster implements BenchCluster {
     }));
   }
 
-  async #status(slot: number): Promise<
-    { memberId: string; leader: string; term: number; applied: number; dbSize: number }
-  > {
+  async #status(slot: number): Promise<EtcdStatus> {
     const s = await httpJson(`${clientUrl(slot)}/v3/maintenance/status`, {
       method: "POST",
       body: "{}",
@@ -262,17 +278,24 @@ export class EtcdCluster implements BenchCluster {
     const leaderIndex = await this.waitForLeader(30_000);
     const leader = this.#members[leaderIndex]!;
     const api = clientUrl(leader.slot);
-    await httpJson(`${api}/v3/cluster/member/remove`, {
-      method: "POST",
-      body: JSON.stringify({ ID: old.memberId }),
-    });
+    // etcd refuses to remove a voter while a recently (re)started member is not yet counted as
+    // active ("unhealthy cluster", 503): retry for a while.
+    await waitFor(`etcd to accept removing member ${old.name}`, async () => {
+      const r = await httpRequest(`${api}/v3/cluster/member/remove`, {
+        method: "POST",
+        body: JSON.stringify({ ID: old.memberId }),
+      });
+      if (r.status === 200) return true;
+      if (r.status === 503) return undefined;
+      throw new Error(`member remove: HTTP ${r.status}: ${r.text.slice(0, 200)}`);
+    }, { timeoutMs: 60_000, intervalMs: 500 });
     await old.proc.stop();
     await Deno.remove(old.dataDir, { recursive: true });
     this.#members.splice(nodeIndex, 1);
 
     const slot = 4;
-    assertPortFree(clientPort(slot), "etcd");
-    assertPortFree(peerPort(slot), "etcd");
+    await assertPortFree(clientPort(slot), "etcd");
+    await assertPortFree(peerPort(slot), "etcd");
     const added = await httpJson(`${api}/v3/cluster/member/add`, {
       method: "POST",
       body: JSON.stringify({ peerURLs: [peerUrl(slot)] }),
@@ -285,8 +308,17 @@ export class EtcdCluster implements BenchCluster {
     const member = await this.#spawn(slot, { initialCluster: initial, state: "existing" });
     member.memberId = newId;
     let healthySeconds = 0;
+    const progress = progressWatch(`etcd ${member.name} catching up`, 60_000);
     await waitFor(`new etcd member to reach applied index ${target}`, async () => {
-      const s = await this.#status(slot);
+      if (member.proc.exited) {
+        throw new HopelessWaitError(`etcd ${member.name} exited: ${await member.proc.logTail(10)}`);
+      }
+      let s: EtcdStatus | undefined;
+      try {
+        s = await this.#status(slot);
+      } finally {
+        progress(s?.applied);
+      }
       if (healthySeconds === 0) healthySeconds = (performance.now() - t0) / 1000;
       return s.applied >= target ? true : undefined;
     }, { timeoutMs, intervalMs: 20 });

@@ -12,6 +12,31 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Thrown by a waitFor probe when waiting longer cannot help (e.g. the server exited). */
+export class HopelessWaitError extends Error {}
+
+/**
+ * Tracks a counter that must keep moving; `check(value)` throws HopelessWaitError once it has not
+ * changed (or not been read) for `stallMs`.
+ */
+export function progressWatch(what: string, stallMs: number): (value: number | undefined) => void {
+  let last: number | undefined;
+  let since = performance.now();
+  return (value) => {
+    const now = performance.now();
+    if (value !== undefined && value !== last) {
+      last = value;
+      since = now;
+    } else if (now - since > stallMs) {
+      throw new HopelessWaitError(
+        `${what}: no progress for ${Math.round(stallMs / 1000)} s (stuck at ${
+          last ?? "no answer"
+        })`,
+      );
+    }
+  };
+}
+
 /**
  * Polls `probe` until it returns a value other than undefined, at most until `timeoutMs` has
  * passed. Throws an Error naming `what` on timeout. Exceptions from `probe` count as "not yet".
@@ -30,6 +55,8 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined) return value;
     } catch (err) {
+      // Waiting longer cannot help (the process is gone, nothing moves): fail at once.
+      if (err instanceof HopelessWaitError) throw err;
       lastError = err;
     }
     await sleep(interval);
@@ -283,18 +310,21 @@ export async function makeTempDir(
   };
 }
 
-/** Throws when something already listens on 127.0.0.1:port. */
-export function assertPortFree(port: number, owner: string): void {
-  let listener: Deno.Listener | undefined;
+/**
+ * Throws when something already listens on 127.0.0.1:port. A connect probe, not a bind: a port
+ * that only has connections in TIME-WAIT is free for a server that sets SO_REUSEADDR.
+ */
+export async function assertPortFree(port: number, owner: string): Promise<void> {
+  let conn: Deno.TcpConn | undefined;
   try {
-    listener = Deno.listen({ hostname: "127.0.0.1", port });
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
   } catch {
-    throw new Error(
-      `Cannot start ${owner}: port 127.0.0.1:${port} is already in use (another cluster running?)`,
-    );
-  } finally {
-    listener?.close();
+    return; // refused: nobody listens
   }
+  conn.close();
+  throw new Error(
+    `Cannot start ${owner}: something already listens on 127.0.0.1:${port} (another cluster?)`,
+  );
 }
 
 /** Total size in bytes of the regular files under a directory (recursively, bounded depth). */

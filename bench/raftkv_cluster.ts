@@ -5,7 +5,15 @@
 // offset. Slot 4 is used only by the scale run's wiped-and-re-added member.
 
 import { fileURLToPath } from "node:url";
-import { assertPortFree, runCommand, ServerProcess, sleep, waitFor } from "./proc.ts";
+import {
+  assertPortFree,
+  HopelessWaitError,
+  progressWatch,
+  runCommand,
+  ServerProcess,
+  sleep,
+  waitFor,
+} from "./proc.ts";
 import {
   type BenchCluster,
   type BenchNode,
@@ -72,8 +80,8 @@ export class RaftkvCluster implements BenchCluster {
     }
     const cluster = new RaftkvCluster(root, await raftkvVersion(), options);
     for (let slot = 1; slot <= NODES; slot++) {
-      assertPortFree(cluster.#clientPort(slot), "raftkv");
-      assertPortFree(cluster.#peerPort(slot), "raftkv");
+      await assertPortFree(cluster.#clientPort(slot), "raftkv");
+      await assertPortFree(cluster.#peerPort(slot), "raftkv");
     }
     const peers = [1, 2, 3].map((s) => cluster.#peerUrl(s)).join(",");
     for (let slot = 1; slot <= NODES; slot++) {
@@ -165,7 +173,9 @@ export class RaftkvCluster implements BenchCluster {
     return waitFor("a raftkv leader that every node agrees on", async () => {
       const dead = this.#nodes.find((n) => n.proc.exited);
       if (dead !== undefined) {
-        throw new Error(`raftkv node ${dead.slot} exited: ${await dead.proc.logTail(5)}`);
+        throw new HopelessWaitError(
+          `raftkv node ${dead.slot} exited: ${await dead.proc.logTail(5)}`,
+        );
       }
       const health = await Promise.all(
         this.#nodes.map((n) =>
@@ -231,8 +241,13 @@ export class RaftkvCluster implements BenchCluster {
     await n.proc.stop(10_000);
     const t0 = performance.now();
     const extra = n.args.slice(n.args.indexOf("--id") + 2, n.args.indexOf("--client-port"));
-    await this.#spawn(n.slot, extra);
+    const restarted = await this.#spawn(n.slot, extra);
     await waitFor(`raftkv node ${n.slot} healthy after restart`, async () => {
+      if (restarted.proc.exited) {
+        throw new HopelessWaitError(
+          `raftkv node ${n.slot} exited: ${await restarted.proc.logTail(10)}`,
+        );
+      }
       const h = await httpRequest(`${this.#clientUrl(n.slot)}/health`, { timeoutMs: 2000 });
       return h.status === 200 ? true : undefined;
     }, { timeoutMs, intervalMs: 20 });
@@ -258,8 +273,8 @@ export class RaftkvCluster implements BenchCluster {
     this.#nodes.splice(nodeIndex, 1);
 
     const slot = 4;
-    assertPortFree(this.#clientPort(slot), "raftkv");
-    assertPortFree(this.#peerPort(slot), "raftkv");
+    await assertPortFree(this.#clientPort(slot), "raftkv");
+    await assertPortFree(this.#peerPort(slot), "raftkv");
     await httpJson(`${api}/cluster/members`, {
       method: "POST",
       body: JSON.stringify({ id: slot, peerURL: this.#peerUrl(slot) }),
@@ -269,10 +284,19 @@ export class RaftkvCluster implements BenchCluster {
       .concat(`${slot}=${this.#peerUrl(slot)}`).join(",");
     const target = (await this.#status(this.#nodes[0]!.slot)).appliedIndex ?? 0;
     const t0 = performance.now();
-    await this.#spawn(slot, ["--peers", peers, "--join"]);
+    const node = await this.#spawn(slot, ["--peers", peers, "--join"]);
     let healthySeconds = 0;
+    const progress = progressWatch(`raftkv node ${slot} catching up`, 60_000);
     await waitFor(`new raftkv node to reach applied index ${target}`, async () => {
-      const s = await this.#status(slot);
+      if (node.proc.exited) {
+        throw new HopelessWaitError(`raftkv node ${slot} exited: ${await node.proc.logTail(10)}`);
+      }
+      let s: StatusResponse | undefined;
+      try {
+        s = await this.#status(slot);
+      } finally {
+        progress(s?.appliedIndex);
+      }
       if (healthySeconds === 0) healthySeconds = (performance.now() - t0) / 1000;
       return (s.appliedIndex ?? 0) >= target ? true : undefined;
     }, { timeoutMs, intervalMs: 20 });

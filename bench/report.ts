@@ -43,6 +43,8 @@ export interface RunInfo {
   wrkThreads: number;
   valueBytes: number;
   preloadedKeys: number;
+  /** Set for a --scale run. */
+  scaleKeys?: number;
   notes: string[];
 }
 
@@ -88,6 +90,11 @@ export function formatRatio(a: number | undefined, b: number | undefined): strin
     return "n/a";
   }
   return `${formatNumber(a / b)}×`;
+}
+
+/** Counts as integers; "n/a" when missing. */
+export function formatCount(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? "n/a" : `${Math.round(v)}`;
 }
 
 export function formatBytes(v: number | undefined): string {
@@ -214,7 +221,7 @@ export function formatScaleTable(results: ScaleResult[]): string {
     if (both) cells.push("");
     lines.push(row(cells));
   };
-  add("keys written (2xx)", (s) => s.loadOk, formatNumber);
+  add("keys written (2xx)", (s) => s.loadOk, formatCount);
   add("load time s", (s) => s.loadSeconds, formatNumber);
   add(
     "load ops/s",
@@ -224,7 +231,7 @@ export function formatScaleTable(results: ScaleResult[]): string {
         : undefined,
     formatNumber,
   );
-  add("load errors", (s) => s.loadErrors, formatNumber);
+  add("load errors", (s) => s.loadErrors, formatCount);
   addText("VmRSS per node", (s) => perNode(s.rssBytes, formatBytes));
   add("VmRSS total", (s) => sum(s.rssBytes), formatBytes);
   addText("data dir per node", (s) => perNode(s.dataDirBytes, formatBytes));
@@ -235,8 +242,8 @@ export function formatScaleTable(results: ScaleResult[]): string {
   add("wiped follower: start to caught up s", (s) => s.catchUpSeconds, formatNumber);
   add("write ops/s at 64 conns during snapshot", (s) => s.duringSnapshotOpsPerSecond, formatNumber);
   add("write p99 ms during snapshot", (s) => s.duringSnapshotP99Ms, formatNumber);
-  add("write errors during snapshot", (s) => s.duringSnapshotErrors, formatNumber);
-  add("snapshots seen during that load", (s) => s.snapshotsSeenDuringLoad, formatNumber);
+  add("write errors during snapshot", (s) => s.duringSnapshotErrors, formatCount);
+  add("snapshots seen during that load", (s) => s.snapshotsSeenDuringLoad, formatCount);
   addText(
     "election during snapshot (term before → after)",
     (s) =>
@@ -262,7 +269,9 @@ export function formatHeader(info: RunInfo, title: string): string {
     }; ${info.wrkVersion}`,
     `- machine: ${info.cpus} cores (${info.cpuModel}), ${gib} GiB memory; data directories on ${info.dataDirFilesystem}`,
     `- machine load: load average ${info.loadAverageStart} at start, ${info.loadAverageEnd} at end; ${busy} during the run`,
-    `- per point: ${info.durationSeconds} s of wrk (${info.wrkThreads} thread(s)), values of ${info.valueBytes} bytes, reads over ${info.preloadedKeys} preloaded keys`,
+    info.scaleKeys === undefined
+      ? `- per point: ${info.durationSeconds} s of wrk (${info.wrkThreads} thread(s)), values of ${info.valueBytes} bytes, reads over ${info.preloadedKeys} preloaded keys`
+      : `- scale: ${info.scaleKeys} keys of ${info.valueBytes} bytes written by wrk at 64 connections, then ${info.durationSeconds} s of writes at 64 connections while a snapshot is taken`,
   ];
   for (const n of info.notes) lines.push(`- ${n}`);
   return lines.join("\n");

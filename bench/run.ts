@@ -152,8 +152,8 @@ export function parseOptions(argv: string[]): Options | "help" {
   const offset = values["raftkv-port-offset"] === undefined
     ? 0
     : Number(values["raftkv-port-offset"]);
-  if (!Number.isInteger(offset) || offset < 0 || offset > 2000) {
-    throw new UsageError(`--raftkv-port-offset must be an integer in [0, 2000]`);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 99) {
+    throw new UsageError(`--raftkv-port-offset must be an integer in [0, 99]`);
   }
   return {
     quick,
@@ -393,6 +393,15 @@ async function runPoints(opts: Options, root: string, notes: string[]): Promise<
   const points: PointResult[] = [];
   try {
     for (const c of clusters) await preload(c, opts);
+    // Idle cost, to read the CPU columns against: both clusters idle at once for 3 s.
+    const idleBefore = clusters.map((c) => sumCpu(c.pids()));
+    await sleep(3000);
+    clusters.forEach((c, i) => {
+      const share = (sumCpu(c.pids()) - idleBefore[i]!) / 3;
+      notes.push(
+        `${c.system} idle (3 servers, no load): ${(share * 100).toFixed(0)}% of one core`,
+      );
+    });
     let pointIndex = 0;
     for (const workload of opts.workloads) {
       for (const connections of opts.connections) {
@@ -606,8 +615,8 @@ async function runScaleFor(
     const leader = await cluster.waitForLeader(60_000);
     const follower = followerIndexes(cluster, leader)[0]!;
     const r = cluster instanceof RaftkvCluster
-      ? await cluster.replaceWithEmptyNode(follower, 600_000)
-      : await cluster.replaceWithEmptyMember(follower, 600_000);
+      ? await cluster.replaceWithEmptyNode(follower, 300_000)
+      : await cluster.replaceWithEmptyMember(follower, 300_000);
     result.catchUpSeconds = r.seconds;
     result.catchUpTargetIndex = r.targetIndex;
   });
@@ -707,6 +716,7 @@ async function main(argv: string[]): Promise<number> {
       wrkThreads: opts.wrkThreads,
       valueBytes: opts.valueBytes,
       preloadedKeys: opts.preload,
+      ...(opts.scale ? { scaleKeys: opts.keys } : {}),
       notes: [
         ...notes,
         ...(opts.quick ? ["--quick: a smoke run, too short for conclusions"] : []),
