@@ -3,15 +3,18 @@
  * transport and the state machine, joined by the Ready loop.
  *
  * The loop handles each Ready in etcd's order:
- *  1. a leader hands its messages to the transport first: it may replicate while its own disk
- *     write runs (Raft thesis §10.2.1), since it counts itself only once persisted below;
- *  2. persist: an incoming snapshot (file, then WAL marker), then hard state and entries to the WAL
+ *  1. a leader hands its messages to the transport first, so followers write while it writes
+ *     (Raft thesis §10.2.1);
+ *  2. committed entries already on this node's disk are applied at once;
+ *  3. persist: an incoming snapshot (file, then WAL marker), then hard state and entries to the WAL
  *     with one fsync;
- *  3. install the snapshot and append the entries to MemoryStorage;
- *  4. a follower sends its messages now, after its sync: an acknowledgement means "on disk";
- *  5. apply committed entries and conf changes, answer waiting writes and reads;
- *  6. take a snapshot every `snapshotCount` applied entries, compact, release WAL segments;
- *  7. `advance()`.
+ *  4. install the snapshot and append the entries to MemoryStorage;
+ *  5. a follower sends its messages now, after its sync: an acknowledgement means "on disk";
+ *  6. apply the other committed entries and conf changes, answer waiting writes and reads: a write
+ *     is answered only once it is on a quorum's disks, this node's included;
+ *  7. every `snapshotCount` applied entries, start a snapshot beside the loop; mark a finished one
+ *     in the WAL, compact MemoryStorage, release WAL segments;
+ *  8. `advance()`.
  */
 import {
   type ConfChange,
