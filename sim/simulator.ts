@@ -188,6 +188,8 @@ export class Simulation {
   readonly #readyRate: number;
   readonly #maxInflightMsgs: number;
   readonly #maxSizePerMsg: number;
+  /** Small limits on some runs exercise paginated Readys, dropped proposals, byte windows. */
+  readonly #limits: Partial<Config>;
   readonly stats: SimulationStats = {
     leaderTerms: 0,
     proposals: 0,
@@ -223,6 +225,13 @@ export class Simulation {
     this.#readyRate = this.#rng.pick([1, 0.9, 0.6]);
     this.#maxInflightMsgs = this.#rng.pick([1, 4, 256]);
     this.#maxSizePerMsg = this.#rng.pick([64, 1024, 1 << 20]);
+    this.#limits = this.#rng.chance(0.3)
+      ? {
+        maxCommittedSizePerReady: this.#rng.pick([1, 200]),
+        maxUncommittedEntriesSize: this.#rng.pick([100, 1000]),
+        maxInflightBytes: Math.max(this.#maxSizePerMsg, this.#rng.pick([64, 500])),
+      }
+      : {};
     const peers = Array.from({ length: this.#o.nodes }, (_, i) => i + 1);
     this.#nextId = this.#o.nodes + 1;
     for (const id of peers) {
@@ -270,6 +279,7 @@ export class Simulation {
       checkQuorum: this.#o.checkQuorum,
       maxInflightMsgs: this.#maxInflightMsgs,
       maxSizePerMsg: this.#maxSizePerMsg,
+      ...this.#limits,
       random: this.#rng.fork().asFunction(),
     };
   }
