@@ -273,7 +273,7 @@ export class EtcdCluster implements BenchCluster {
   async replaceWithEmptyMember(
     nodeIndex: number,
     timeoutMs: number,
-  ): Promise<{ seconds: number; targetIndex: number; healthySeconds: number }> {
+  ): Promise<{ seconds: number; targetIndex: number; bySnapshot: boolean }> {
     const old = this.#members[nodeIndex]!;
     const leaderIndex = await this.waitForLeader(30_000);
     const leader = this.#members[leaderIndex]!;
@@ -307,7 +307,6 @@ export class EtcdCluster implements BenchCluster {
     const t0 = performance.now();
     const member = await this.#spawn(slot, { initialCluster: initial, state: "existing" });
     member.memberId = newId;
-    let healthySeconds = 0;
     const progress = progressWatch(`etcd ${member.name} catching up`, 60_000);
     await waitFor(`new etcd member to reach applied index ${target}`, async () => {
       if (member.proc.exited) {
@@ -319,10 +318,13 @@ export class EtcdCluster implements BenchCluster {
       } finally {
         progress(s?.applied);
       }
-      if (healthySeconds === 0) healthySeconds = (performance.now() - t0) / 1000;
       return s.applied >= target ? true : undefined;
     }, { timeoutMs, intervalMs: 20 });
-    return { seconds: (performance.now() - t0) / 1000, targetIndex: target, healthySeconds };
+    const seconds = (performance.now() - t0) / 1000;
+    // etcd logs the backend it received from the leader; otherwise it replayed the log.
+    const log = await Deno.readTextFile(member.proc.logFile).catch(() => "");
+    const bySnapshot = /received and saved database snapshot|applied snapshot/.test(log);
+    return { seconds, targetIndex: target, bySnapshot };
   }
 
   pids(): number[] {

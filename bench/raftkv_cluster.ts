@@ -263,7 +263,7 @@ export class RaftkvCluster implements BenchCluster {
   async replaceWithEmptyNode(
     nodeIndex: number,
     timeoutMs: number,
-  ): Promise<{ seconds: number; targetIndex: number; healthySeconds: number }> {
+  ): Promise<{ seconds: number; targetIndex: number; bySnapshot: boolean }> {
     const old = this.#nodes[nodeIndex]!;
     const leaderIndex = await this.waitForLeader(30_000);
     const api = this.#clientUrl(this.#nodes[leaderIndex]!.slot);
@@ -285,7 +285,6 @@ export class RaftkvCluster implements BenchCluster {
     const target = (await this.#status(this.#nodes[0]!.slot)).appliedIndex ?? 0;
     const t0 = performance.now();
     const node = await this.#spawn(slot, ["--peers", peers, "--join"]);
-    let healthySeconds = 0;
     const progress = progressWatch(`raftkv node ${slot} catching up`, 60_000);
     await waitFor(`new raftkv node to reach applied index ${target}`, async () => {
       if (node.proc.exited) {
@@ -297,10 +296,11 @@ export class RaftkvCluster implements BenchCluster {
       } finally {
         progress(s?.appliedIndex);
       }
-      if (healthySeconds === 0) healthySeconds = (performance.now() - t0) / 1000;
       return (s.appliedIndex ?? 0) >= target ? true : undefined;
     }, { timeoutMs, intervalMs: 20 });
-    return { seconds: (performance.now() - t0) / 1000, targetIndex: target, healthySeconds };
+    const seconds = (performance.now() - t0) / 1000;
+    const bySnapshot = ((await this.#status(slot)).snapshotIndex ?? 0) > 0;
+    return { seconds, targetIndex: target, bySnapshot };
   }
 
   pids(): number[] {

@@ -63,6 +63,7 @@ export interface ScaleResult {
   restartToHealthySeconds: number | undefined;
   catchUpSeconds: number | undefined;
   catchUpTargetIndex: number | undefined;
+  catchUpBySnapshot: boolean | undefined;
   duringSnapshotOpsPerSecond: number | undefined;
   duringSnapshotP99Ms: number | undefined;
   duringSnapshotErrors: number | undefined;
@@ -240,6 +241,13 @@ export function formatScaleTable(results: ScaleResult[]): string {
   addText("snapshot measured as", (s) => s.snapshotMethod);
   add("restarted follower: start to healthy s", (s) => s.restartToHealthySeconds, formatNumber);
   add("wiped follower: start to caught up s", (s) => s.catchUpSeconds, formatNumber);
+  addText(
+    "wiped follower caught up by",
+    (s) =>
+      s.catchUpBySnapshot === undefined
+        ? "n/a"
+        : `${s.catchUpBySnapshot ? "snapshot" : "log replay"} (to index ${s.catchUpTargetIndex})`,
+  );
   add("write ops/s at 64 conns during snapshot", (s) => s.duringSnapshotOpsPerSecond, formatNumber);
   add("write p99 ms during snapshot", (s) => s.duringSnapshotP99Ms, formatNumber);
   add("write errors during snapshot", (s) => s.duringSnapshotErrors, formatCount);

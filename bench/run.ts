@@ -67,6 +67,7 @@ Options:
   --out FILE              report file (default bench/results.md; "-" prints only)
   --preload N             keys written before the read workloads (default 1000)
   --keys N                keys for --scale (default 1000000)
+  --load-seconds-max S    --scale: stop loading after S seconds and go on (default 1800)
   --value-bytes N         value size (default 256)
   --wrk-threads N         wrk threads (default 1, to leave the cores to the servers)
   --timeout S             wrk per-request timeout in seconds (default 10)
@@ -88,6 +89,7 @@ interface Options {
   out: string;
   preload: number;
   keys: number;
+  loadSecondsMax: number;
   valueBytes: number;
   wrkThreads: number;
   timeoutSeconds: number;
@@ -120,6 +122,7 @@ export function parseOptions(argv: string[]): Options | "help" {
       out: { type: "string", default: "bench/results.md" },
       preload: { type: "string" },
       keys: { type: "string" },
+      "load-seconds-max": { type: "string" },
       "value-bytes": { type: "string" },
       "wrk-threads": { type: "string" },
       timeout: { type: "string" },
@@ -165,6 +168,7 @@ export function parseOptions(argv: string[]): Options | "help" {
     out: values.out ?? "bench/results.md",
     preload: positiveInt("preload", values.preload, quick ? 200 : 1000),
     keys: positiveInt("keys", values.keys, 1_000_000),
+    loadSecondsMax: positiveInt("load-seconds-max", values["load-seconds-max"], 1800),
     valueBytes: positiveInt("value-bytes", values["value-bytes"], 256),
     wrkThreads: positiveInt("wrk-threads", values["wrk-threads"], 1),
     timeoutSeconds: positiveInt("timeout", values.timeout, 10),
@@ -229,12 +233,30 @@ async function loadKeys(
     valueBytes: number;
     connections: number;
     timeoutSeconds: number;
+    maxSeconds: number;
   },
 ): Promise<{ run: WrkRun; seconds: number }> {
   const leader = await cluster.waitForLeader(30_000);
   const threads = 1;
   const t0 = performance.now();
-  const run = await runWrk({
+  // Progress for long loads, every 30 s (bounded by the load itself).
+  let loading = true;
+  const progress = (async () => {
+    let last = performance.now();
+    while (loading) {
+      await sleep(500);
+      if (!loading || performance.now() - last < 30_000) continue;
+      last = performance.now();
+      const applied = (await cluster.views().catch(() => []))
+        .find((v) => v.index === leader)?.appliedIndex;
+      log(
+        `${cluster.system}: loading, leader applied index ${applied ?? "?"} after ${
+          ((last - t0) / 1000).toFixed(0)
+        } s`,
+      );
+    }
+  })();
+  const running = runWrk({
     url: cluster.nodes()[leader]!.clientUrl,
     script: cluster.luaScript,
     scriptArgs: {
@@ -246,11 +268,17 @@ async function loadKeys(
     connections: options.connections,
     threads,
     // A bound, not a target: wrk is stopped as soon as every key is answered.
-    durationSeconds: Math.ceil(options.count / 50) + 60,
+    durationSeconds: Math.min(options.maxSeconds, Math.ceil(options.count / 50) + 60),
     timeoutSeconds: options.timeoutSeconds,
     stopAfterLoadDone: Math.min(threads, options.count),
   });
-  return { run, seconds: (performance.now() - t0) / 1000 };
+  try {
+    const run = await running;
+    return { run, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    loading = false;
+    await progress;
+  }
 }
 
 /** Checks that every node has the first and last preloaded key (waits for followers to apply). */
@@ -284,6 +312,7 @@ async function preload(cluster: BenchCluster, opts: Options): Promise<void> {
     valueBytes: opts.valueBytes,
     connections: 16,
     timeoutSeconds: opts.timeoutSeconds,
+    maxSeconds: 600,
   });
   const errors = errorCount(run.result);
   log(
@@ -516,6 +545,7 @@ async function runScaleFor(
     restartToHealthySeconds: undefined,
     catchUpSeconds: undefined,
     catchUpTargetIndex: undefined,
+    catchUpBySnapshot: undefined,
     duringSnapshotOpsPerSecond: undefined,
     duringSnapshotP99Ms: undefined,
     duringSnapshotErrors: undefined,
@@ -543,6 +573,7 @@ async function runScaleFor(
       valueBytes: opts.valueBytes,
       connections: 64,
       timeoutSeconds: opts.timeoutSeconds,
+      maxSeconds: opts.loadSecondsMax,
     });
     result.loadOk = run.result.load.ok;
     result.loadSeconds = seconds;
@@ -619,6 +650,7 @@ async function runScaleFor(
       : await cluster.replaceWithEmptyMember(follower, 300_000);
     result.catchUpSeconds = r.seconds;
     result.catchUpTargetIndex = r.targetIndex;
+    result.catchUpBySnapshot = r.bySnapshot;
   });
   return result;
 }

@@ -97,6 +97,7 @@ const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   restartToHealthySeconds: 3,
   catchUpSeconds: 10,
   catchUpTargetIndex: 1_000_010,
+  catchUpBySnapshot: system === "raftkv",
   duringSnapshotOpsPerSecond: 1000,
   duringSnapshotP99Ms: 50,
   duringSnapshotErrors: 0,
@@ -115,6 +116,10 @@ Deno.test("scale table: one row per figure with both systems and their ratio", (
   match(table, /^\| load ops\/s \| 10000 \| 10000 \| 1.00× \|$/m);
   match(table, /^\| VmRSS total \| 600\.0 MiB \| 300\.0 MiB \| 2.00× \|$/m);
   match(table, /^\| data dir per node \| n\/a \| n\/a \| {2}\|$/m);
+  match(
+    table,
+    /^\| wiped follower caught up by \| snapshot \(to index 1000010\) \| log replay \(to index 1000010\) \| {2}\|$/m,
+  );
   match(table, /election during snapshot \(term before → after\) \| yes \(2 → 3\) \| no \(2 → 2\)/);
 });
 
