@@ -47,6 +47,11 @@
  * - A rejected vote carries the voter's commit index and its term; a candidate whose log matches
  *   there adopts it (Log Matching, §5.3). This lets a voter that missed the commit of a config
  *   change apply it, instead of waiting forever for the vote of a removed node.
+ * - A follower restores a snapshot whose ConfState predates its own membership (a member added
+ *   after the leader's latest snapshot); the entries after the snapshot then add it. (etcd
+ *   refuses such a snapshot, and its leader resends it forever.)
+ * - The caller reports snapshot sends with `reportSnapshot` (Failure or Finish): a follower
+ *   stays in snapshot state, receiving nothing, until then.
  * - `applyConfChange` throws `ConfChangeError` for a change that is invalid in the current
  *   configuration; the configuration is then unchanged (the same on every node).
  * - A broken invariant throws `RaftInvariantError` (a bug, or a caller that did not persist a

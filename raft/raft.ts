@@ -1250,10 +1250,12 @@ export class Raft {
     const found = cs.voters.includes(this.id) || cs.learners.includes(this.id) ||
       cs.votersOutgoing.includes(this.id);
     if (!found) {
-      this.logger.warn(
-        `${this.id} attempted to restore snapshot but it is not in the ConfState; should never happen`,
+      // A member added after the leader's latest snapshot (etcd refuses these, and the leader
+      // then resends the same snapshot forever). We restore it like a joining node that has
+      // not applied its own addition yet: the entries after the snapshot add us.
+      this.logger.info(
+        `${this.id} restoring snapshot at index ${s.metadata.index} that predates our membership`,
       );
-      return false;
     }
     if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term)) {
       // We have the entry already: fast-forward the commit index instead.

@@ -14,6 +14,7 @@ import {
   MessageType,
   RawNode,
   type ReadState,
+  SnapshotStatus,
   StateType,
 } from "../../raft/mod.ts";
 import { mulberry32 } from "../../raft/util.ts";
@@ -46,6 +47,11 @@ export class Cluster {
   drop: (m: Message) => boolean = () => false;
   /** Every message delivered so far (for assertions on traffic). */
   delivered: Message[] = [];
+  /**
+   * Act as a transport that reports snapshot outcomes: a MsgSnap that is dropped reports
+   * Failure to its sender, a delivered one Finish (etcd's ReportSnapshot contract).
+   */
+  reportSnapshots = false;
   /** Called with each message just before it is delivered (before the receiver mutates it). */
   onDeliver: ((m: Message) => void) | undefined = undefined;
 
@@ -143,13 +149,26 @@ export class Cluster {
     this.queue = [];
     let n = 0;
     for (const m of msgs) {
-      if (this.#blocked(m) || !this.nodes.has(m.to)) continue;
+      if (this.#blocked(m) || !this.nodes.has(m.to)) {
+        this.reportDropped(m);
+        continue;
+      }
       this.delivered.push(m);
       this.onDeliver?.(m);
       this.node(m.to).rn.step(m);
+      if (this.reportSnapshots && m.type === MessageType.MsgSnap) {
+        this.nodes.get(m.from)?.rn.reportSnapshot(m.to, SnapshotStatus.Finish);
+      }
       n++;
     }
     return n;
+  }
+
+  /** What a transport does when it loses a message (see reportSnapshots). */
+  reportDropped(m: Message): void {
+    if (this.reportSnapshots && m.type === MessageType.MsgSnap) {
+      this.nodes.get(m.from)?.rn.reportSnapshot(m.to, SnapshotStatus.Failure);
+    }
   }
 
   /** Runs Readys and deliveries until quiet (bounded). */

@@ -9,7 +9,12 @@ import { type Message, ProposalDroppedError, StateType } from "../../raft/mod.ts
 import { mulberry32 } from "../../raft/util.ts";
 import { Cluster, dec, enc, restartNode } from "./harness.ts";
 
-export function runSeed(seed: number, ids: number[], steps: number): void {
+export function runSeed(
+  seed: number,
+  ids: number[],
+  steps: number,
+  withConfChanges = false,
+): void {
   const rand = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const c = new Cluster({
@@ -18,6 +23,7 @@ export function runSeed(seed: number, ids: number[], steps: number): void {
   });
   const appliedAt = new Map<number, string>();
   const leaderOfTerm = new Map<number, number>();
+  c.reportSnapshots = true;
   let proposals = 0;
 
   const check = () => {
@@ -60,7 +66,32 @@ export function runSeed(seed: number, ids: number[], steps: number): void {
       else c.isolated.clear();
     } else if (x < 0.64) {
       restartNode(c, id);
-    } else if (x < 0.67) {
+    } else if (x < 0.69 && withConfChanges) {
+      // Membership changes at the current leader: remove a voter (maybe itself), or add one
+      // back as a voter or a learner (§6).
+      const leader = c.leaders()[0];
+      if (leader !== undefined) {
+        const cs = c.node(leader).confState;
+        const others = ids.filter((i) => !cs.voters.includes(i));
+        let change: { type: 0 | 1 | 2; nodeId: number } | undefined;
+        if (cs.voters.length > 2 && (others.length === 0 || rand() < 0.5)) {
+          change = { type: 1, nodeId: pick(cs.voters) };
+        } else if (others.length > 0) {
+          change = { type: rand() < 0.7 ? 0 : 2, nodeId: pick(others) };
+        }
+        if (change !== undefined) {
+          try {
+            c.node(leader).rn.proposeConfChange({
+              transition: 0,
+              changes: [change],
+              context: new Uint8Array(),
+            });
+          } catch (err) {
+            if (!(err instanceof ProposalDroppedError)) throw err;
+          }
+        }
+      }
+    } else if (x < 0.72) {
       // Snapshot and compact the applied prefix, keeping a few entries (§7).
       const n = c.node(id);
       const applied = n.rn.raft.raftLog.applied;
@@ -76,7 +107,10 @@ export function runSeed(seed: number, ids: number[], steps: number): void {
       const keep: Message[] = [];
       for (const m of queue) {
         const r = rand();
-        if (r < 0.1) continue; // dropped
+        if (r < 0.1) {
+          c.reportDropped(m);
+          continue;
+        }
         if (r < 0.2) keep.push(m); // delayed (reordered)
         else c.queue.push(m);
         if (r > 0.95) c.queue.push(m); // duplicated
@@ -111,5 +145,11 @@ export function runSeed(seed: number, ids: number[], steps: number): void {
 Deno.test("random faults never make two nodes apply different entries at one index (§5.4.3)", () => {
   for (let seed = 1; seed <= 40; seed++) {
     runSeed(seed, seed % 2 === 0 ? [1, 2, 3] : [1, 2, 3, 4, 5], 400);
+  }
+});
+
+Deno.test("random faults with membership changes keep State Machine Safety and liveness (§5.4.3, §6)", () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    runSeed(seed, seed % 2 === 0 ? [1, 2, 3] : [1, 2, 3, 4, 5], 400, true);
   }
 });

@@ -57,18 +57,29 @@ Deno.test("a follower ignores a snapshot older than its commit index", () => {
   assert.equal(r2.raftLog.committed, before);
 });
 
-Deno.test("a snapshot that does not contain the receiver is refused", () => {
+Deno.test("a member added after the latest snapshot restores it, then applies its own addition", () => {
   const c = laggingCluster();
-  const snap = c.node(1).storage.snapshot();
-  const alien = {
-    ...snap,
-    metadata: {
-      ...snap.metadata,
-      index: snap.metadata.index + 100,
-      confState: { ...snap.metadata.confState, voters: [1, 2] },
-    },
-  };
-  assert.equal(c.raft(3).restore(alien), false);
+  c.stabilize();
+  // The leader's snapshot (voters 1,2,3) predates node 4, which joins with an empty log.
+  c.addNode(4, { peers: [] });
+  c.node(1).rn.proposeConfChange({
+    transition: 0,
+    changes: [{ type: 2, nodeId: 4 }],
+    context: new Uint8Array(),
+  });
+  c.delivered = [];
+  c.stabilize();
+  c.tickAll(3);
+  const snaps = c.delivered.filter((m) => m.type === MessageType.MsgSnap && m.to === 4);
+  assert.equal(snaps.length, 1, "sent once, not in a loop");
+  assert.deepEqual(snaps[0]!.snapshot!.metadata.confState.learners, []);
+  assert.deepEqual(
+    c.node(4).confState.learners,
+    [4],
+    "applied its own addition after the snapshot",
+  );
+  assert.equal(c.raft(4).raftLog.committed, c.raft(1).raftLog.committed);
+  assert.equal(c.raft(1).trk.progress.get(4)!.state, "replicate");
 });
 
 Deno.test("reportSnapshot: failure sends the follower back to probing from its match", () => {
