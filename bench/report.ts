@@ -268,7 +268,7 @@ export function formatHeader(info: RunInfo, title: string): string {
     ? "n/a"
     : `${(info.machineBusyShare * 100).toFixed(0)}% of ${info.cpus} cores busy on average`;
   const lines = [
-    `# ${title}`,
+    `## ${title}`,
     "",
     `- date: ${info.date}`,
     `- command: \`${info.command}\``,
@@ -285,11 +285,17 @@ export function formatHeader(info: RunInfo, title: string): string {
   return lines.join("\n");
 }
 
+export type ReportSection = "points" | "scale";
+
+/** One section of bench/results.md: its own header (date, machine, load) and table. */
 export function formatReport(
   info: RunInfo,
   parts: { points?: PointResult[]; scale?: ScaleResult[] },
 ): string {
-  const out = [formatHeader(info, "raftkv vs etcd: cluster benchmark"), ""];
+  const title = parts.scale !== undefined
+    ? "raftkv vs etcd: scale (--scale)"
+    : "raftkv vs etcd: throughput and latency";
+  const out = [formatHeader(info, title), ""];
   if (parts.points !== undefined && parts.points.length > 0) {
     out.push(
       "Servers: 3 nodes each on 127.0.0.1, default settings, fsync on. `server CPU s` is utime + " +
@@ -302,11 +308,43 @@ export function formatReport(
     );
   }
   if (parts.scale !== undefined && parts.scale.length > 0) {
-    out.push("## Scale", "", formatScaleTable(parts.scale), "");
+    out.push(formatScaleTable(parts.scale), "");
     for (const s of parts.scale) {
       for (const err of s.errors) out.push(`- ${s.system}: ${err}`);
     }
     out.push("");
   }
   return out.join("\n");
+}
+
+const FILE_TITLE = "# raftkv vs etcd: cluster benchmark (`deno task bench`)";
+
+function marker(section: ReportSection, end: boolean): string {
+  return `<!-- ${end ? "/" : ""}bench:${section} -->`;
+}
+
+/** The text of one section of a results file, if it has it. */
+export function extractSection(file: string, section: ReportSection): string | undefined {
+  const begin = file.indexOf(marker(section, false));
+  const end = file.indexOf(marker(section, true));
+  if (begin < 0 || end < begin) return undefined;
+  return file.slice(begin + marker(section, false).length, end).trim();
+}
+
+/**
+ * The results file with `section` replaced by `text` and the other section kept from `existing`,
+ * so the latest normal run and the latest --scale run live side by side in one file.
+ */
+export function mergeReport(
+  existing: string | undefined,
+  section: ReportSection,
+  text: string,
+): string {
+  const parts: string[] = [FILE_TITLE, ""];
+  for (const s of ["points", "scale"] as const) {
+    const body = s === section ? text.trim() : existing && extractSection(existing, s);
+    if (body === undefined || body === "") continue;
+    parts.push(marker(s, false), "", body, "", marker(s, true), "");
+  }
+  return parts.join("\n");
 }

@@ -29,7 +29,13 @@ import {
   raftkvVersion,
   REPO_ROOT,
 } from "./raftkv_cluster.ts";
-import { formatReport, type PointResult, type RunInfo, type ScaleResult } from "./report.ts";
+import {
+  formatReport,
+  mergeReport,
+  type PointResult,
+  type RunInfo,
+  type ScaleResult,
+} from "./report.ts";
 import { type BenchCluster, type NodeView } from "./system.ts";
 import { errorCount, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
 
@@ -768,7 +774,8 @@ async function main(argv: string[]): Promise<number> {
   console.log(report);
   if (opts.out !== "-") {
     const out = opts.out.startsWith("/") ? opts.out : `${REPO_ROOT}/${opts.out}`;
-    await Deno.writeTextFile(out, report);
+    const existing = await Deno.readTextFile(out).catch(() => undefined);
+    await Deno.writeTextFile(out, mergeReport(existing, opts.scale ? "scale" : "points", report));
     log(`report written to ${out}`);
   }
   return 0;

@@ -5,12 +5,14 @@
 import { equal, match, ok } from "node:assert/strict";
 import {
   cpuMicrosPerOp,
+  extractSection,
   formatBytes,
   formatNumber,
   formatPointsTable,
   formatRatio,
   formatReport,
   formatScaleTable,
+  mergeReport,
   type PointResult,
   type RunInfo,
   type ScaleResult,
@@ -151,4 +153,21 @@ Deno.test("the report header names the date, versions, machine and its load", ()
   match(report, /90% of 2 cores busy on average/);
   match(report, /- a note/);
   match(report, /\| put-leader \| 64 \| raftkv \|/);
+});
+
+Deno.test("results file: a run replaces its own section and keeps the other one", () => {
+  const first = mergeReport(undefined, "points", "## points of run 1");
+  equal(extractSection(first, "points"), "## points of run 1");
+  equal(extractSection(first, "scale"), undefined);
+  const second = mergeReport(first, "scale", "## scale of run 2");
+  equal(extractSection(second, "points"), "## points of run 1");
+  equal(extractSection(second, "scale"), "## scale of run 2");
+  const third = mergeReport(second, "points", "## points of run 3");
+  equal(extractSection(third, "points"), "## points of run 3");
+  equal(extractSection(third, "scale"), "## scale of run 2");
+  // Points come first whichever ran last; nothing is duplicated.
+  ok(third.indexOf("points of run 3") < third.indexOf("scale of run 2"));
+  equal(third.split("<!-- bench:points -->").length, 2);
+  // A file written by hand (no markers) is replaced rather than mangled.
+  equal(extractSection(mergeReport("# old table", "points", "new"), "points"), "new");
 });
