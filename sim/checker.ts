@@ -29,7 +29,9 @@ export function entryKey(e: Entry): number {
 }
 
 /** The state hash after applying entry (term, key) at `index` on top of state `prev`. */
-export function chainHash(prev: number, index: number, term: number, key: number): number {
+function chainHash(prev: number, e: Entry): number {
+  const { index, term } = e;
+  const key = entryKey(e);
   let h = Math.imul(prev ^ key, 0x9e3779b1);
   h = Math.imul(h ^ index, 0x85ebca6b);
   h = Math.imul(h ^ term, 0xc2b2ae35);
@@ -64,7 +66,8 @@ export class Checker {
   }
 
   /** Node `id` acts as leader of `term` (`how` says what showed it). */
-  leader(term: number, id: number, how: string): void {
+  leader(id: number, options: { term: number; how: string }): void {
+    const { term, how } = options;
     const known = this.#leaderOfTerm.get(term);
     if (known === undefined) this.#leaderOfTerm.set(term, id);
     else if (known !== id) {
@@ -74,8 +77,9 @@ export class Checker {
     }
   }
 
-  /** Node `id` knows `e` committed. */
-  committed(id: number, e: Entry, how: string): void {
+  /** Node `id` knows `e` committed (`how` says how it showed it). */
+  committed(e: Entry, options: { id: number; how: string }): void {
+    const { id, how } = options;
     const key = entryKey(e);
     const term = this.#committedTerm[e.index];
     if (term === undefined) {
@@ -96,15 +100,16 @@ export class Checker {
     return this.#committedTerm[index];
   }
 
-  /** Node `id` applies `e` on top of state (prevIndex, prevHash); returns the new hash. */
-  applied(id: number, prevIndex: number, prevHash: number, e: Entry): number {
+  /** Node `id` applies `e` on top of its state (index, hash); returns the new hash. */
+  applied(e: Entry, state: { id: number; index: number; hash: number }): number {
+    const { id, index: prevIndex, hash: prevHash } = state;
     if (e.index !== prevIndex + 1) {
       throw new InvariantViolation(
         `node ${id} applied entry ${e.index} right after ${prevIndex} (applied out of order)`,
       );
     }
-    this.committed(id, e, "applied");
-    const hash = chainHash(prevHash, e.index, e.term, entryKey(e));
+    this.committed(e, { id, how: "applied" });
+    const hash = chainHash(prevHash, e);
     const known = this.#chain[e.index];
     if (known === undefined) this.#chain[e.index] = hash;
     else if (known !== hash) {
@@ -117,7 +122,8 @@ export class Checker {
   }
 
   /** Node `id` restores a state machine snapshot taken at `index` with state `hash`. */
-  restored(id: number, index: number, hash: number): void {
+  restored(id: number, state: { index: number; hash: number }): void {
+    const { index, hash } = state;
     const known = this.#chain[index];
     if (index > 0 && known !== hash) {
       throw new InvariantViolation(
@@ -128,7 +134,8 @@ export class Checker {
   }
 
   /** Node `id` got `cs` from applying the conf change at `index`. */
-  conf(id: number, index: number, cs: ConfState): void {
+  conf(id: number, applied: { index: number; cs: ConfState }): void {
+    const { index, cs } = applied;
     const key = confKey(cs);
     const known = this.#confAt.get(index);
     if (known === undefined) this.#confAt.set(index, key);

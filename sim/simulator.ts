@@ -536,7 +536,7 @@ export class Simulation {
     if (state.index !== snap.metadata.index) {
       throw new InvariantViolation(`node ${h.id} snapshot data at ${state.index} in a snapshot`);
     }
-    this.#checker.restored(h.id, state.index, state.hash);
+    this.#checker.restored(h.id, state);
     h.smIndex = state.index;
     h.smHash = state.hash;
     h.confState = structuredClone(snap.metadata.confState);
@@ -703,7 +703,9 @@ export class Simulation {
     const persistedCommit = h.storage.initialState().hardState.commit;
     for (const e of rd.entries) {
       // Invariant: a committed entry is never overwritten.
-      if (e.index <= persistedCommit) checker.committed(h.id, e, "overwrote committed");
+      if (e.index <= persistedCommit) {
+        checker.committed(e, { id: h.id, how: "overwrote committed" });
+      }
     }
     if (rd.entries.length > 0) h.storage.append(rd.entries);
     if (rd.hardState !== undefined) {
@@ -732,7 +734,7 @@ export class Simulation {
       h.role = rd.softState.raftState;
       if (h.role === StateType.Leader && was !== StateType.Leader) this.#checkCompleteness(h);
     }
-    if (h.role === StateType.Leader) checker.leader(h.term, h.id, "reported leader");
+    if (h.role === StateType.Leader) checker.leader(h.id, { term: h.term, how: "reported leader" });
     // A rare crash after persisting, before sending or applying.
     if (!calm && this.#rng.chance(0.002)) {
       this.#crash(h);
@@ -744,7 +746,7 @@ export class Simulation {
         m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat ||
         m.type === MessageType.MsgSnap
       ) {
-        checker.leader(m.term, m.from, `sent ${describe(m)}`);
+        checker.leader(m.from, { term: m.term, how: `sent ${describe(m)}` });
       }
       this.#send(m);
     }
@@ -804,7 +806,7 @@ export class Simulation {
     const lo = Math.max(h.checkedCommit + 1, h.storage.firstIndex());
     if (lo <= commit) {
       for (const e of h.storage.entries(lo, commit + 1)) {
-        this.#checker.committed(h.id, e, "persisted as committed");
+        this.#checker.committed(e, { id: h.id, how: "persisted as committed" });
       }
     }
     h.checkedCommit = commit;
@@ -822,7 +824,7 @@ export class Simulation {
         `node ${h.id} restores snapshot ${state.index} behind its applied index ${h.smIndex}`,
       );
     }
-    this.#checker.restored(h.id, state.index, state.hash);
+    this.#checker.restored(h.id, state);
     h.smIndex = state.index;
     h.smHash = state.hash;
     h.confState = structuredClone(snap.metadata.confState);
@@ -830,7 +832,7 @@ export class Simulation {
   }
 
   #apply(h: Host, raw: RawNode, e: Entry): void {
-    h.smHash = this.#checker.applied(h.id, h.smIndex, h.smHash, e);
+    h.smHash = this.#checker.applied(e, { id: h.id, index: h.smIndex, hash: h.smHash });
     h.smIndex = e.index;
     if (this.#livenessIndex === 0 && entryKey(e) === this.#livenessKey) {
       this.#livenessIndex = e.index;
@@ -839,7 +841,7 @@ export class Simulation {
       const cs = raw.applyConfChange(decodeConfChange(e.data));
       // Bootstrap pre-applies all its entries at once, a replay after a restart one by one: the
       // configs at indexes 1..nodes legitimately differ between the two.
-      if (e.index > this.#o.nodes) this.#checker.conf(h.id, e.index, cs);
+      if (e.index > this.#o.nodes) this.#checker.conf(h.id, { index: e.index, cs });
       h.confState = cs;
       this.stats.confChanges++;
     }

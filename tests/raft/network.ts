@@ -196,7 +196,8 @@ export class Network {
   }
 
   /** The config a node (re)starts with. */
-  config(id: number, storage: MemoryStorage, applied: number): Config {
+  config(id: number, options: { storage: MemoryStorage; applied: number }): Config {
+    const { storage, applied } = options;
     const o = this.#options;
     let config: Config = {
       id,
@@ -218,7 +219,7 @@ export class Network {
   #addNode(id: number, options: { bootstrap: boolean }): TestNode {
     if (this.#nodes.has(id)) throw new RangeError(`Cannot add node ${id}: it exists`);
     const node = new TestNode(id, new MemoryStorage());
-    node.raw = new RawNode(this.config(id, node.storage, 0));
+    node.raw = new RawNode(this.config(id, { storage: node.storage, applied: 0 }));
     if (options.bootstrap) node.raw.bootstrap(this.#options.peers);
     this.#nodes.set(id, node);
     return node;
@@ -315,7 +316,9 @@ export class Network {
     if (node.raw !== undefined) throw new Error(`Cannot restart node ${id}: it is running`);
     const snap = node.storage.snapshot();
     restoreStateMachine(node, snap);
-    node.raw = new RawNode(this.config(id, node.storage, snap.metadata.index));
+    node.raw = new RawNode(
+      this.config(id, { storage: node.storage, applied: snap.metadata.index }),
+    );
   }
 
   /** Takes a snapshot of `id`'s state machine at its applied index and compacts its log to it. */

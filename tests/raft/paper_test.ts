@@ -51,20 +51,24 @@ function cc(
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
+interface ChaosOptions {
+  seed: number;
+  ticks: number;
+  /** Runs after every tick (and once after the final convergence). */
+  observe?: (tick: number) => void;
+  /** Standing fault rules, put back after every heal (heal() clears them). */
+  faults?: () => void;
+}
+
 /**
- * Random faults for a few hundred ticks: partitions, drops, crashes and restarts, proposals.
- * `observe` runs after every tick.
+ * Random faults for a few hundred ticks: partitions, message loss, crashes and restarts,
+ * proposals; then everything heals and the cluster converges.
  */
-function chaos(
-  nt: Network,
-  seed: number,
-  ticks: number,
-  observe: (tick: number) => void,
-  options: { faults?: () => void } = {},
-): void {
+function chaos(nt: Network, options: ChaosOptions): void {
+  const { seed, ticks } = options;
+  const observe = options.observe ?? (() => {});
   const rng = new Rng(seed);
   let n = 0;
-  // heal() clears every fault rule: put the standing ones (if any) back after each.
   const heal = () => {
     nt.heal();
     options.faults?.();
@@ -113,13 +117,17 @@ Deno.test("election safety: at most one leader per term under partitions, loss a
   for (let seed = 1; seed <= 6; seed++) {
     const nt = cluster({ peers: [1, 2, 3, 4, 5], seed });
     const leaderOf = new Map<number, number>();
-    chaos(nt, seed, 300, () => {
-      for (const x of nt.nodes) {
-        if (!x.alive || x.state !== StateType.Leader) continue;
-        const known = leaderOf.get(x.term);
-        assert.ok(known === undefined || known === x.id, `two leaders in term ${x.term}`);
-        leaderOf.set(x.term, x.id);
-      }
+    chaos(nt, {
+      seed,
+      ticks: 300,
+      observe: () => {
+        for (const x of nt.nodes) {
+          if (!x.alive || x.state !== StateType.Leader) continue;
+          const known = leaderOf.get(x.term);
+          assert.ok(known === undefined || known === x.id, `two leaders in term ${x.term}`);
+          leaderOf.set(x.term, x.id);
+        }
+      },
     });
     assert.ok(leaderOf.size > 1, "the run should see several elections");
   }
@@ -232,17 +240,21 @@ Deno.test("a leader only appends to its log, never overwrites or deletes (§5.3)
     const nt = cluster({ peers: [1, 2, 3, 4, 5], seed });
     // (leader, term) -> the leader's log terms last seen while it led that term.
     const seen = new Map<string, number[]>();
-    chaos(nt, seed, 250, () => {
-      for (const x of nt.nodes) {
-        if (!x.alive || x.state !== StateType.Leader) continue;
-        const key = `${x.id}@${x.term}`;
-        const now = logTerms(nt, x.id);
-        const before = seen.get(key);
-        if (before !== undefined) {
-          assert.deepEqual(now.slice(0, before.length), before, `leader ${key} rewrote its log`);
+    chaos(nt, {
+      seed,
+      ticks: 250,
+      observe: () => {
+        for (const x of nt.nodes) {
+          if (!x.alive || x.state !== StateType.Leader) continue;
+          const key = `${x.id}@${x.term}`;
+          const now = logTerms(nt, x.id);
+          const before = seen.get(key);
+          if (before !== undefined) {
+            assert.deepEqual(now.slice(0, before.length), before, `leader ${key} rewrote its log`);
+          }
+          seen.set(key, now);
         }
-        seen.set(key, now);
-      }
+      },
     });
   }
 });
@@ -250,20 +262,24 @@ Deno.test("a leader only appends to its log, never overwrites or deletes (§5.3)
 Deno.test("log matching: same index and term imply identical prefixes (§5.3)", () => {
   for (let seed = 11; seed <= 14; seed++) {
     const nt = cluster({ peers: [1, 2, 3, 4, 5], seed });
-    chaos(nt, seed, 250, (tick) => {
-      if (tick % 10 !== 0) return;
-      const logs = nt.nodes.map((x) => x.entries(1));
-      for (const a of logs) {
-        for (const b of logs) {
-          const n = Math.min(a.length, b.length);
-          let match = 0;
-          for (let i = 0; i < n; i++) if (a[i]!.term === b[i]!.term) match = i + 1;
-          for (let i = 0; i < match; i++) {
-            assert.equal(a[i]!.term, b[i]!.term, `seed ${seed}: logs differ at ${i + 1}`);
-            assert.deepEqual(a[i]!.data, b[i]!.data, `seed ${seed}: data differ at ${i + 1}`);
+    chaos(nt, {
+      seed,
+      ticks: 250,
+      observe: (tick) => {
+        if (tick % 10 !== 0) return;
+        const logs = nt.nodes.map((x) => x.entries(1));
+        for (const a of logs) {
+          for (const b of logs) {
+            const n = Math.min(a.length, b.length);
+            let match = 0;
+            for (let i = 0; i < n; i++) if (a[i]!.term === b[i]!.term) match = i + 1;
+            for (let i = 0; i < match; i++) {
+              assert.equal(a[i]!.term, b[i]!.term, `seed ${seed}: logs differ at ${i + 1}`);
+              assert.deepEqual(a[i]!.data, b[i]!.data, `seed ${seed}: data differ at ${i + 1}`);
+            }
           }
         }
-      }
+      },
     });
   }
 });
@@ -347,16 +363,20 @@ Deno.test("leader completeness: a new leader holds every entry committed before 
   for (let seed = 21; seed <= 24; seed++) {
     const nt = cluster({ peers: [1, 2, 3, 4, 5], seed });
     const committed = new Map<number, Entry>();
-    chaos(nt, seed, 250, () => {
-      // Every node's applied entries are committed.
-      for (const x of nt.nodes) for (const e of x.appliedEntries) committed.set(e.index, e);
-      for (const x of nt.nodes) {
-        if (!x.alive || x.state !== StateType.Leader) continue;
-        for (const e of committed.values()) {
-          if (e.term >= x.term || e.index < x.storage.firstIndex()) continue;
-          assert.equal(x.storage.term(e.index), e.term, `leader ${x.id} lacks entry ${e.index}`);
+    chaos(nt, {
+      seed,
+      ticks: 250,
+      observe: () => {
+        // Every node's applied entries are committed.
+        for (const x of nt.nodes) for (const e of x.appliedEntries) committed.set(e.index, e);
+        for (const x of nt.nodes) {
+          if (!x.alive || x.state !== StateType.Leader) continue;
+          for (const e of committed.values()) {
+            if (e.term >= x.term || e.index < x.storage.firstIndex()) continue;
+            assert.equal(x.storage.term(e.index), e.term, `leader ${x.id} lacks entry ${e.index}`);
+          }
         }
-      }
+      },
     });
   }
 });
@@ -365,15 +385,19 @@ Deno.test("state machine safety: no two nodes apply different entries at an inde
   for (let seed = 31; seed <= 35; seed++) {
     const nt = cluster({ peers: [1, 2, 3, 4, 5], seed });
     const appliedAt = new Map<number, string>();
-    chaos(nt, seed, 300, () => {
-      for (const x of nt.nodes) {
-        for (const e of x.appliedEntries) {
-          const key = `${e.term}/${text(e.data)}`;
-          const known = appliedAt.get(e.index);
-          assert.ok(known === undefined || known === key, `seed ${seed}: index ${e.index}`);
-          appliedAt.set(e.index, key);
+    chaos(nt, {
+      seed,
+      ticks: 300,
+      observe: () => {
+        for (const x of nt.nodes) {
+          for (const e of x.appliedEntries) {
+            const key = `${e.term}/${text(e.data)}`;
+            const known = appliedAt.get(e.index);
+            assert.ok(known === undefined || known === key, `seed ${seed}: index ${e.index}`);
+            appliedAt.set(e.index, key);
+          }
         }
-      }
+      },
     });
     const all = nt.nodes.map((x) => x.appliedData);
     const longest = all.reduce((a, b) => (a.length >= b.length ? a : b));
@@ -390,7 +414,7 @@ Deno.test("state machine safety with reordered, duplicated and delayed messages 
       nt.delay({ type: MessageType.MsgApp }, { ticks: 3, rate: 0.3 });
       nt.delay({ type: MessageType.MsgAppResp }, { ticks: 2, rate: 0.3 });
     };
-    chaos(nt, seed, 250, () => {}, { faults });
+    chaos(nt, { seed, ticks: 250, faults });
     const all = nt.nodes.map((x) => x.appliedData);
     const longest = all.reduce((a, b) => (a.length >= b.length ? a : b));
     for (const data of all) assert.deepEqual(data, longest.slice(0, data.length), `seed ${seed}`);
