@@ -427,7 +427,17 @@ async function runPoints(opts: Options, root: string, notes: string[]): Promise<
   const clusters = await startClusters(opts, root, notes);
   const points: PointResult[] = [];
   try {
-    for (const c of clusters) await preload(c, opts);
+    const failed = new Set<string>();
+    for (const c of clusters) {
+      try {
+        await preload(c, opts);
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        log(`${c.system}: preload failed: ${msg}`);
+        notes.push(`${c.system}: preload failed, no points: ${msg.split("\n")[0]}`);
+        failed.add(c.system);
+      }
+    }
     // Idle cost, to read the CPU columns against: both clusters idle at once for 3 s.
     const idleBefore = clusters.map((c) => sumCpu(c.pids()));
     await sleep(3000);
@@ -444,7 +454,20 @@ async function runPoints(opts: Options, root: string, notes: string[]): Promise<
         const order = pointIndex % 2 === 0 ? clusters : [...clusters].reverse();
         for (const cluster of order) {
           if (wasInterrupted()) return points;
-          const p = await measurePoint(cluster, { workload, connections, pointIndex, opts });
+          if (failed.has(cluster.system)) continue;
+          let p: PointResult;
+          try {
+            p = await measurePoint(cluster, { workload, connections, pointIndex, opts });
+          } catch (err) {
+            // One bad point is noted and skipped; a dead server ends that system's run.
+            const msg = err instanceof Error ? err.message : String(err);
+            log(`${workload} c=${connections} ${cluster.system} failed: ${msg}`);
+            notes.push(
+              `${cluster.system} ${workload} c=${connections} failed: ${msg.split("\n")[0]}`,
+            );
+            if (cluster.deadMembers().length > 0) failed.add(cluster.system);
+            continue;
+          }
           points.push(p);
           log(
             `${workload} c=${connections} ${p.system}: ${p.opsPerSecond.toFixed(0)} ops/s, p50 ${
