@@ -25,9 +25,10 @@ export interface Config {
   storage: Storage;
   /**
    * On restart: the index the state machine has applied; committed entries up to it are not
-   * handed out again. Raft rebuilds the membership from the snapshot's ConfState only, so a
-   * caller whose state machine is restored from the latest snapshot passes that snapshot's index
-   * (ConfChange entries after it are then replayed). Default 0.
+   * handed out again. Raft rebuilds the membership from the snapshot's ConfState, so this must
+   * not be beyond what the ConfState plus the replayed ConfChange entries cover. Default: the
+   * index of `storage.snapshot()` (the state machine restarts from the latest snapshot; entries
+   * kept below it by a partial compaction are not replayed on top of it).
    */
   applied?: number;
   /** Bytes of entries per MsgApp (at least one entry is always sent). Default 1 MiB. */
@@ -58,7 +59,8 @@ export interface ResolvedConfig {
   electionTicks: number;
   heartbeatTicks: number;
   storage: Storage;
-  applied: number;
+  /** Undefined: the storage snapshot's index (resolved by Raft, which reads the storage). */
+  applied: number | undefined;
   maxSizePerMsg: number;
   maxCommittedSizePerReady: number;
   maxUncommittedEntriesSize: number;
@@ -125,7 +127,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
     electionTicks: c.electionTicks,
     heartbeatTicks: c.heartbeatTicks,
     storage: c.storage,
-    applied: nonNegativeInt("applied", c.applied ?? 0),
+    applied: c.applied === undefined ? undefined : nonNegativeInt("applied", c.applied),
     maxSizePerMsg,
     maxCommittedSizePerReady: positiveInt(
       "maxCommittedSizePerReady",

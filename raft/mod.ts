@@ -39,14 +39,17 @@
  * - Proposals are appended at once but broadcast at the next Ready (or the next non-proposal
  *   input), so that a burst of `propose()` calls goes out as one MsgApp batch per follower;
  *   `proposeBatch(data[])` appends a batch in one step.
- * - On restart, membership comes from `Storage.initialState().confState` (the latest snapshot's);
- *   committed ConfChange entries after `Config.applied` are handed out again, so pass the index
- *   the state machine was restored to (see `Config.applied`).
+ * - On restart, membership comes from `Storage.initialState().confState` (the latest snapshot's)
+ *   and committed entries after `Config.applied` are handed out again, ConfChanges included.
+ *   `Config.applied` defaults to the storage snapshot's index (the state machine restarts from
+ *   the latest snapshot); pass it if your state machine is persisted elsewhere.
  * - A leader that applies its own removal (or demotion) steps down by handing leadership to the
  *   most caught-up remaining voter (MsgTimeoutNow) and drops proposals and reads meanwhile.
  * - A rejected vote carries the voter's commit index and its term; a candidate whose log matches
  *   there adopts it (Log Matching, §5.3). This lets a voter that missed the commit of a config
  *   change apply it, instead of waiting forever for the vote of a removed node.
+ * - A vote request with a stale term is rejected with our term (§5.1; etcd ignores it), so a
+ *   candidate cannot keep campaigning one term behind a voter that keeps campaigning itself.
  * - A follower restores a snapshot whose ConfState predates its own membership (a member added
  *   after the leader's latest snapshot); the entries after the snapshot then add it. (etcd
  *   refuses such a snapshot, and its leader resends it forever.)

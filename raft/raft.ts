@@ -17,6 +17,7 @@ import {
   UnavailableError,
 } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import type { Storage } from "./storage.ts";
 import { isJoint, jointVoteResult } from "./quorum/joint.ts";
 import type { VoteResult } from "./quorum/majority.ts";
 import { RaftLog } from "./raft_log.ts";
@@ -151,13 +152,27 @@ export class Raft {
     const restored = restoreConfig(confState, this.#changerLimits());
     this.switchToConfig(restored);
     if (!isEmptyHardState(hardState)) this.#loadState(hardState);
-    if (c.applied > 0) this.raftLog.appliedTo(c.applied);
+    const applied = c.applied ?? this.#snapshotIndex(c.storage);
+    if (applied > 0) {
+      // The snapshot's entries are committed by definition, even if the HardState lags.
+      if (c.applied === undefined) this.raftLog.commitTo(applied);
+      this.raftLog.appliedTo(applied);
+    }
     this.becomeFollower(this.term, NONE);
     this.logger.info(
       `raft ${this.id} [${configToString(this.trk.config)}] starts at term ${this.term}, ` +
         `commit ${this.raftLog.committed}, applied ${this.raftLog.applied}, ` +
         `lastIndex ${this.raftLog.lastIndex()}, lastTerm ${this.raftLog.lastTerm()}`,
     );
+  }
+
+  #snapshotIndex(storage: Storage): number {
+    try {
+      return storage.snapshot().metadata.index;
+    } catch (err) {
+      if (!(err instanceof SnapshotTemporarilyUnavailableError)) throw err;
+      return 0;
+    }
   }
 
   #changerLimits() {
@@ -658,11 +673,10 @@ export class Raft {
       // A stale leader (or one cut off by CheckQuorum/PreVote, whose term can no longer
       // reach ours through votes) learns our term from this response and steps down.
       this.send(newMessage(MessageType.MsgAppResp, m.from));
-    } else if (m.type === MessageType.MsgPreVote) {
-      // Reject with our term, so that the pre-candidate learns it is behind.
-      const resp = newMessage(MessageType.MsgPreVoteResp, m.from, NONE, this.term);
-      resp.reject = true;
-      this.send(resp);
+    } else if (m.type === MessageType.MsgPreVote || m.type === MessageType.MsgVote) {
+      // Reject with our term, so that the candidate learns it is behind (§5.1) instead of
+      // campaigning again and again one term behind us (etcd ignores a stale MsgVote).
+      this.#rejectVote(m);
     } else {
       this.logger.debug(
         `${this.id} [term: ${this.term}] ignored a message ${m.type} with lower term from ${m.from} [term: ${m.term}]`,
@@ -691,13 +705,21 @@ export class Raft {
         assert(this.term === m.term, "a vote is cast in the candidate's term");
       }
     } else {
-      const resp = newMessage(respType, m.from, NONE, this.term);
-      resp.reject = true;
-      // Tell the candidate what we know is committed (see #learnCommitFromVoteResp).
-      resp.index = this.raftLog.committed;
-      resp.logTerm = this.raftLog.maybeTerm(resp.index) ?? 0;
-      this.send(resp);
+      this.#rejectVote(m);
     }
+  }
+
+  /** Rejects a (pre-)vote with our term and what we know is committed (see below). */
+  #rejectVote(m: Message): void {
+    const resp = newMessage(voteRespType(m.type), m.from, NONE, this.term);
+    resp.reject = true;
+    resp.index = this.raftLog.committed;
+    resp.logTerm = this.raftLog.maybeTerm(resp.index) ?? 0;
+    this.send(resp);
+    assert(
+      resp.term >= m.term || m.type === MessageType.MsgPreVote,
+      "a vote is rejected at our term",
+    );
   }
 
   // ---- Leader ----

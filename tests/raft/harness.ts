@@ -292,6 +292,12 @@ export function restartNode(c: Cluster, id: number, config: Partial<Config> = {}
     random: mulberry32(id * 104729),
     ...config,
   });
-  // The state machine restarts empty: everything committed is replayed from the log.
-  c.nodes.set(id, { ...old, rn, applied: [], readStates: [] });
+  // The state machine restarts from the snapshot: what follows it is replayed from the log.
+  c.nodes.set(id, {
+    ...old,
+    rn,
+    applied: [],
+    readStates: [],
+    confState: old.storage.initialState().confState,
+  });
 }

@@ -229,3 +229,19 @@ Deno.test("a pre-candidate that is removed before it wins the pre-vote does not 
   assert.equal(c.state(3), StateType.Follower);
   assert.equal(c.raft(3).term, 1, "no real election was started");
 });
+
+Deno.test("a candidate with a stale term is told the current term by a rejection (§5.1)", () => {
+  const c = new Cluster({ peers: [1, 2, 3] });
+  c.stabilize();
+  const r2 = c.raft(2);
+  r2.term = 7;
+  const m = newMessage(MessageType.MsgVote, 2, 1, 3);
+  m.index = 3;
+  m.logTerm = 1;
+  r2.step(m);
+  const resp = r2.msgs.pop()!;
+  assert.equal(resp.type, MessageType.MsgVoteResp);
+  assert.equal(resp.reject, true);
+  assert.equal(resp.term, 7);
+  assert.equal(resp.index, r2.raftLog.committed, "with the voter's commit index");
+});

@@ -80,10 +80,21 @@ export function runSeed(
           change = { type: rand() < 0.7 ? 0 : 2, nodeId: pick(others) };
         }
         if (change !== undefined) {
+          // Sometimes through joint consensus, with a second change and auto or explicit leave.
+          const joint = rand() < 0.3;
+          const changes = [change];
+          if (joint && others.length > 1) {
+            changes.push({ type: 0, nodeId: others.find((o) => o !== change!.nodeId)! });
+          }
+          const transition = !joint ? 0 : rand() < 0.7 ? 1 : 2;
+          if (cs.votersOutgoing.length > 0) {
+            // Already joint: leave it (the only change allowed now).
+            changes.length = 0;
+          }
           try {
             c.node(leader).rn.proposeConfChange({
-              transition: 0,
-              changes: [change],
+              transition: changes.length === 0 ? 0 : transition,
+              changes,
               context: new Uint8Array(),
             });
           } catch (err) {

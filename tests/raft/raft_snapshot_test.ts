@@ -143,3 +143,28 @@ Deno.test("a node restarted from its storage resumes with its term, vote and log
   restarted.advance();
   assert.deepEqual(r.trk.confState().voters, [1, 2, 3]);
 });
+
+Deno.test("on restart, entries kept below the snapshot are not replayed on top of it", () => {
+  const c = new Cluster({ peers: [1, 2, 3] });
+  c.stabilize();
+  c.elect(1);
+  for (let i = 0; i < 4; i++) c.node(1).rn.propose(enc(`v${i}`));
+  c.stabilize();
+  const n2 = c.node(2);
+  const applied = c.raft(2).raftLog.applied;
+  n2.storage.createSnapshot(applied, n2.confState, enc("state"));
+  // Keep two entries below the snapshot (a partial compaction).
+  n2.storage.compact(applied - 2);
+  const rn = new RawNode({ id: 2, electionTicks: 10, heartbeatTicks: 1, storage: n2.storage });
+  assert.equal(rn.raft.raftLog.applied, applied, "applied defaults to the snapshot index");
+  assert.equal(rn.hasReady(), false, "nothing is handed out again");
+  // An explicit applied wins over the default.
+  const rn2 = new RawNode({
+    id: 2,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    storage: n2.storage,
+    applied: applied - 1,
+  });
+  assert.deepEqual(rn2.ready().committedEntries.map((e) => e.index), [applied]);
+});
