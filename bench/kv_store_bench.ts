@@ -1,6 +1,6 @@
 /**
- * KvStore: apply of puts, point gets, prefix ranges, snapshot and restore over 100k keys with
- * 256-byte values. Run: `deno bench -A bench/kv_store_bench.ts`.
+ * KvStore: apply of puts, point gets, prefix ranges, snapshot (in one go, and as a job in slices
+ * that yield to the event loop) and restore over 100k keys with 256-byte values. Run: `deno bench -A bench/kv_store_bench.ts`.
  */
 import { type KvCommand, KvStore } from "../kv/mod.ts";
 
@@ -63,6 +63,19 @@ Deno.bench(`snapshot of 100k keys (${(snap.length / 1e6).toFixed(1)} MB)`, {
   group: "snapshot",
 }, () => {
   full.snapshot();
+});
+
+Deno.bench("snapshotAsync of 100k keys (5 ms slices, setTimeout(0) between)", {
+  group: "snapshot",
+}, async () => {
+  const r = await full.snapshotAsync();
+  if (r.data.length !== snap.length) throw new Error("bad snapshot size");
+});
+
+Deno.bench("beginSnapshot() + abort() at 100k keys (copy of the sorted runs)", {
+  group: "snapshot",
+}, () => {
+  full.beginSnapshot().abort();
 });
 
 Deno.bench("restore of a 100k-key snapshot", { group: "snapshot" }, () => {

@@ -11,6 +11,9 @@
  * is not a KV command); an empty entry or a conf change may be recorded with
  * `store.advanceTo(entry.index)` so that `store.appliedIndex` follows raft's applied index.
  * `store.snapshot()` is the state as of `store.appliedIndex`; `store.restore(data)` replaces it.
+ * At a large store, `store.snapshotAsync()` (or `store.beginSnapshot()` and `job.step()`) gives the
+ * same bytes as of the index it began at without blocking the event loop, while entries go on
+ * being applied.
  */
 export {
   COMMAND_VALUE_BYTES_MAX,
@@ -42,8 +45,10 @@ export {
   RANGE_LIMIT_MAX,
   type RangeItem,
   type RangeResult,
+  SNAPSHOT_SLICE_MS_DEFAULT,
   type StoredValue,
 } from "./store.ts";
+export type { KvSnapshotJob } from "./snapshot_job.ts";
 export { binaryToBytes, bytesToBinary } from "./keys.ts";
 export type {
   ClusterInfo,

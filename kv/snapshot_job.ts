@@ -1,0 +1,222 @@
+/**
+ * `KvSnapshotJob`: encodes a `KvStore` snapshot (format in store.ts) a bounded number of items at
+ * a time, so that a large store can be snapshotted without blocking the event loop for longer
+ * than one step.
+ *
+ * Consistency, copy-on-write: `KvStore.beginSnapshot()` copies the sorted index's runs of keys and
+ * slots (pointers only, O(n)) as of its `appliedIndex`, and the job encodes that frozen copy. A
+ * key deleted or added later changes only the store's own runs, not the copy. A slot that is
+ * overwritten later is mutated in place (the map and the index share it), so the store first
+ * saves its old value and revision in the job's overlay. The revision tells which slots need it:
+ *
+ *   Invariant: a slot in the frozen copy has `revision <= index` until it is first overwritten,
+ *   and `revision > index` after (every write sets the revision to its entry's index, which is
+ *   above `index`). So the store saves a slot exactly when it is about to overwrite one with
+ *   `revision <= index` (first overwrite only), and the job looks a slot up in the overlay
+ *   exactly when its `revision > index`.
+ *
+ * The overlay holds at most one entry per key of the frozen copy; it and the copy are dropped
+ * when the job completes or is aborted.
+ */
+import { crc32 } from "node:zlib";
+import { writeBinary } from "./keys.ts";
+
+/** What the store holds per key: the value as a binary string, and its revision. */
+export interface Slot {
+  value: string;
+  revision: number;
+}
+
+export const SNAPSHOT_MAGIC = 0x524b5653; // "RKVS"
+export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_HEADER_BYTES = 24;
+export const SNAPSHOT_ITEM_HEADER_BYTES = 14;
+export const TWO_32 = 2 ** 32;
+
+export function assert(cond: boolean, message: string): asserts cond {
+  if (!cond) throw new Error(`Invariant violated: ${message}`);
+}
+
+function setU64(view: DataView, at: number, n: number): void {
+  view.setUint32(at, Math.floor(n / TWO_32));
+  view.setUint32(at + 4, n % TWO_32);
+}
+
+/** How a store hands its frozen state to a job (internal: made by `KvStore` only). */
+export interface SnapshotJobInit {
+  /** The applied index the state is as of. */
+  index: number;
+  /** Sorted runs of keys and their slots, which nothing splices while the job runs. */
+  keys: readonly (readonly string[])[];
+  slots: readonly (readonly Slot[])[];
+  /** The number of keys in the runs. */
+  count: number;
+  /** The encoded size, CRC included. */
+  totalBytes: number;
+  /** Old {value, revision} of slots overwritten since `index`, filled by the store. */
+  overlay: Map<Slot, Slot>;
+  /** Called once when the job completes or is aborted: the store stops filling the overlay. */
+  detach: () => void;
+}
+
+type JobState = "running" | "done" | "aborted";
+
+/**
+ * A snapshot in progress. `step()` until it returns true, then `result()`; or `abort()`.
+ * Made by `KvStore.beginSnapshot()`.
+ */
+export class KvSnapshotJob {
+  /** The store's applied index at begin: the snapshot is the state as of this index. */
+  readonly index: number;
+  #keys: readonly (readonly string[])[];
+  #slots: readonly (readonly Slot[])[];
+  #count: number;
+  #totalBytes: number;
+  #overlay: Map<Slot, Slot>;
+  #detach: (() => void) | undefined;
+  #state: JobState = "running";
+  #out: Uint8Array | undefined;
+  #view: DataView | undefined;
+  /** Next item to encode: run `#run`, position `#item` in it. */
+  #run = 0;
+  #item = 0;
+  #written = 0;
+  #at = SNAPSHOT_HEADER_BYTES;
+  /** CRC of `#out[0, #crcAt)`. */
+  #crc = 0;
+  #crcAt = 0;
+
+  /** Internal: use `KvStore.beginSnapshot()`. */
+  constructor(init: SnapshotJobInit) {
+    assert(init.keys.length === init.slots.length, "runs of keys and slots differ in number");
+    assert(init.totalBytes >= SNAPSHOT_HEADER_BYTES + 4, `snapshot of ${init.totalBytes} bytes`);
+    this.index = init.index;
+    this.#keys = init.keys;
+    this.#slots = init.slots;
+    this.#count = init.count;
+    this.#totalBytes = init.totalBytes;
+    this.#overlay = init.overlay;
+    this.#detach = init.detach;
+  }
+
+  /** True once every item is encoded (`result()` is ready). */
+  get done(): boolean {
+    return this.#state === "done";
+  }
+
+  /** The number of old slot versions saved for this job (0 once it completes or is aborted). */
+  get overlaySize(): number {
+    return this.#overlay.size;
+  }
+
+  /**
+   * Encodes up to `itemsMax` more keys; returns true when the snapshot is complete (and keeps
+   * returning true). Throws after `abort()`.
+   */
+  step(itemsMax: number): boolean {
+    if (!(itemsMax >= 1) || !(Number.isSafeInteger(itemsMax) || itemsMax === Infinity)) {
+      throw new RangeError(`Snapshot step of ${itemsMax} items: expected an integer >= 1`);
+    }
+    if (this.#state === "done") return true;
+    if (this.#state === "aborted") {
+      throw new Error(`Cannot step KV snapshot at index ${this.index}: it was aborted`);
+    }
+    if (this.#out === undefined) this.#writeHeader();
+    const out = this.#out!;
+    const view = this.#view!;
+    const index = this.index;
+    const overlay = this.#overlay;
+    const runs = this.#keys.length;
+    let left = itemsMax;
+    let at = this.#at;
+    let r = this.#run;
+    let i = this.#item;
+    let written = this.#written;
+    for (; r < runs && left > 0; r++, i = 0) {
+      const keys = this.#keys[r]!;
+      const slots = this.#slots[r]!;
+      const start = i;
+      const end = Math.min(keys.length, start + left);
+      for (; i < end; i++) {
+        const key = keys[i]!;
+        let slot = slots[i]!;
+        if (slot.revision > index) {
+          // Overwritten since begin: encode the version saved before the first overwrite.
+          const saved = overlay.get(slot);
+          assert(saved !== undefined, `slot at revision ${slot.revision} > ${index} not saved`);
+          slot = saved;
+        }
+        const revision = slot.revision;
+        const value = slot.value;
+        view.setUint16(at, key.length);
+        view.setUint32(at + 2, Math.floor(revision / TWO_32));
+        view.setUint32(at + 6, revision % TWO_32);
+        view.setUint32(at + 10, value.length);
+        at += SNAPSHOT_ITEM_HEADER_BYTES;
+        at += writeBinary(out, key, at);
+        at += writeBinary(out, value, at);
+      }
+      written += end - start;
+      left -= end - start;
+      if (i < keys.length) break; // Budget spent inside this run: resume here.
+    }
+    this.#run = r;
+    this.#item = i;
+    this.#written = written;
+    this.#at = at;
+    assert(at <= this.#totalBytes - 4, `snapshot wrote past ${this.#totalBytes - 4} bytes`);
+    this.#crc = crc32(out.subarray(this.#crcAt, at), this.#crc);
+    this.#crcAt = at;
+    if (r < runs) return false;
+    return this.#finish();
+  }
+
+  /** The snapshot bytes, once `step()` has returned true. */
+  result(): Uint8Array {
+    if (this.#state !== "done") {
+      throw new Error(`Cannot take KV snapshot at index ${this.index}: it is ${this.#state}`);
+    }
+    return this.#out!;
+  }
+
+  /** Stops the job and drops its frozen state and overlay. Does nothing once done or aborted. */
+  abort(): void {
+    if (this.#state !== "running") return;
+    this.#state = "aborted";
+    this.#out = undefined;
+    this.#view = undefined;
+    this.#release();
+  }
+
+  #writeHeader(): void {
+    const out = new Uint8Array(this.#totalBytes);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, SNAPSHOT_MAGIC);
+    out[4] = SNAPSHOT_VERSION;
+    setU64(view, 8, this.index);
+    setU64(view, 16, this.#count);
+    this.#out = out;
+    this.#view = view;
+  }
+
+  #finish(): true {
+    const at = this.#at;
+    assert(this.#written === this.#count, `snapshot wrote ${this.#written} keys of ${this.#count}`);
+    assert(at === this.#totalBytes - 4, `snapshot wrote ${at} bytes of ${this.#totalBytes - 4}`);
+    assert(this.#crcAt === at, "CRC does not cover every byte");
+    this.#view!.setUint32(at, this.#crc);
+    this.#state = "done";
+    this.#view = undefined;
+    this.#release();
+    return true;
+  }
+
+  #release(): void {
+    this.#keys = [];
+    this.#slots = [];
+    this.#overlay = new Map();
+    const detach = this.#detach;
+    this.#detach = undefined;
+    detach?.();
+  }
+}

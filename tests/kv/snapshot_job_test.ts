@@ -1,0 +1,219 @@
+import assert from "node:assert/strict";
+import { type KvCommand, KvStore } from "../../kv/mod.ts";
+
+const enc = new TextEncoder();
+const b = (s: string) => enc.encode(s);
+
+/** A small seeded generator (mulberry32): the same seed gives the same ops. */
+function rng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n: number) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) % n);
+  };
+}
+
+/** The expected state, kept independently of KvStore: hex key -> [hex value, revision]. */
+type Model = Map<string, [string, number]>;
+const hex = (u: Uint8Array) => Array.from(u, (x) => x.toString(16).padStart(2, "0")).join("");
+
+/** Random ops over `keys` keys: puts (new and overwrites), deletes, failed conditions, no-ops. */
+function randomOp(rand: (n: number) => number, keys: number, index: number): KvCommand | null {
+  const key = b(`k/${rand(keys)}`);
+  const r = rand(20);
+  if (r < 4) return { requestId: "", op: "delete", key };
+  if (r === 4) return null; // An entry without a KV command (advanceTo).
+  const cmd: KvCommand = {
+    requestId: "",
+    op: "put",
+    key,
+    // Varying sizes, every byte value, and empty values.
+    value: new Uint8Array(rand(4) === 0 ? 0 : rand(600)).map((_, i) => (i * 7 + index) & 255),
+  };
+  if (r === 5) cmd.condition = { ifMatch: 1 }; // Almost always fails: changes nothing.
+  if (r === 6) cmd.condition = { ifNoneMatch: true };
+  return cmd;
+}
+
+function applyTo(s: KvStore, model: Model, index: number, cmd: KvCommand | null): void {
+  if (cmd === null) {
+    s.advanceTo(index);
+    return;
+  }
+  const r = s.apply(index, cmd);
+  if (!r.ok) return;
+  const k = hex(cmd.key);
+  if (cmd.op === "delete") model.delete(k);
+  else model.set(k, [hex(cmd.value!), index]);
+}
+
+function assertState(data: Uint8Array, model: Model, index: number): void {
+  const r = new KvStore();
+  r.restore(data);
+  assert.equal(r.appliedIndex, index);
+  const got = r.range(new Uint8Array(0), 100_000).items.map((i) =>
+    [hex(i.key), hex(i.value), i.revision] as const
+  );
+  const want = [...model].map(([k, [v, rev]]) => [k, v, rev] as const);
+  want.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  assert.deepEqual(got, want);
+}
+
+/**
+ * Applies `before` random ops, begins a job, then interleaves `after` more ops with steps of
+ * 1..stepMax items, and checks the result against the state at begin (the model then, and a
+ * synchronous snapshot taken then).
+ */
+function scenario(
+  seed: number,
+  options: { keys: number; before: number; after: number; stepMax: number },
+): void {
+  const rand = rng(seed);
+  const s = new KvStore();
+  const model: Model = new Map();
+  let index = 0;
+  for (let n = 0; n < options.before; n++) {
+    index += 1 + rand(3);
+    applyTo(s, model, index, randomOp(rand, options.keys, index));
+  }
+  const atBegin = s.snapshot();
+  const modelAtBegin: Model = new Map(model);
+  const job = s.beginSnapshot();
+  assert.equal(job.index, index);
+  let done = false;
+  let overlayMax = 0;
+  for (let n = 0; n < options.after; n++) {
+    index += 1 + rand(3);
+    applyTo(s, model, index, randomOp(rand, options.keys, index));
+    if (!done && rand(3) === 0) done = job.step(1 + rand(options.stepMax));
+    overlayMax = Math.max(overlayMax, job.overlaySize);
+  }
+  while (!job.step(1 + rand(options.stepMax)));
+  assert.ok(overlayMax > 0, `seed ${seed}: no slot was overwritten during the job`);
+  assert.equal(job.overlaySize, 0, "the overlay is freed on completion");
+  assert.equal(s.snapshotActive, false);
+  const data = job.result();
+  assert.deepEqual(data, atBegin, `seed ${seed}: job bytes differ from snapshot() at begin`);
+  assertState(data, modelAtBegin, job.index);
+  // The live store went on to the final state.
+  assertState(s.snapshot(), model, index);
+}
+
+Deno.test("snapshot job: bytes are the state at begin after overwrites, deletes, re-inserts (small keyspace)", () => {
+  for (const seed of [1, 2, 3]) {
+    scenario(seed, { keys: 60, before: 400, after: 2000, stepMax: 5 });
+  }
+});
+
+Deno.test("snapshot job: bytes are the state at begin, larger store, steps crossing chunk boundaries", () => {
+  scenario(42, { keys: 6000, before: 20000, after: 20000, stepMax: 700 });
+});
+
+Deno.test("snapshot job: the overlay saves each overwritten slot once and is freed on abort", () => {
+  const s = new KvStore();
+  for (let i = 1; i <= 100; i++) s.apply(i, put(`k${i}`, "old"));
+  const job = s.beginSnapshot();
+  assert.equal(s.snapshotActive, true);
+  assert.throws(() => s.beginSnapshot(), /the one begun at index 100 is still running/);
+  s.apply(101, put("k1", "new"));
+  s.apply(102, put("k1", "newer")); // Second overwrite of the same slot: not saved again.
+  s.apply(103, put("k2", "new"));
+  s.apply(104, put("added", "x")); // A new key: nothing to save.
+  s.apply(105, { requestId: "", op: "delete", key: b("k3") }); // A delete: nothing to save.
+  assert.equal(job.overlaySize, 2);
+  assert.throws(() => job.result(), /it is running/);
+  job.abort();
+  assert.equal(job.overlaySize, 0);
+  assert.equal(s.snapshotActive, false);
+  assert.throws(() => job.step(10), /it was aborted/);
+  s.apply(106, put("k4", "new")); // No job: nothing saved anywhere.
+  assert.equal(job.overlaySize, 0);
+  // A new job may begin once the old one is aborted, and completes.
+  const at106 = s.snapshot();
+  const again = s.beginSnapshot();
+  assert.equal(again.index, 106);
+  while (!again.step(7));
+  assert.equal(again.done, true);
+  assert.equal(again.step(7), true, "step after done keeps returning true");
+  s.apply(107, put("k5", "new"));
+  assert.equal(again.overlaySize, 0, "a completed job saves nothing more");
+  assert.deepEqual(again.result(), at106);
+  assert.throws(() => again.step(0), RangeError);
+});
+
+Deno.test("snapshot job: restore() lets a running job finish on its own, and a new one begin", () => {
+  const s = new KvStore();
+  for (let i = 1; i <= 3000; i++) s.apply(i, put(`k${i}`, `v${i}`));
+  const expected = s.snapshot();
+  const job = s.beginSnapshot();
+  job.step(1000);
+  s.apply(3001, put("k5", "changed")); // Saved in the overlay.
+  const other = new KvStore();
+  other.apply(7, put("other", "state"));
+  s.restore(other.snapshot());
+  assert.equal(s.snapshotActive, false);
+  s.apply(8, put("other", "again"));
+  const second = s.beginSnapshot();
+  s.apply(9, put("other", "third"));
+  while (!job.step(500));
+  assert.deepEqual(job.result(), expected);
+  assert.equal(s.snapshotActive, true, "the first job's completion leaves the second's hook");
+  while (!second.step(500));
+  const r = new KvStore();
+  r.restore(second.result());
+  assert.equal(new TextDecoder().decode(r.get(b("other"))!.value), "again");
+});
+
+Deno.test("snapshot job: snapshot() still works while a job runs, and an empty store snapshots", () => {
+  const s = new KvStore();
+  const empty = s.beginSnapshot();
+  assert.equal(empty.step(1), true);
+  assert.deepEqual(empty.result(), new KvStore().snapshot());
+  for (let i = 1; i <= 10; i++) s.apply(i, put(`k${i}`, `v${i}`));
+  const job = s.beginSnapshot();
+  s.apply(11, put("k1", "x"));
+  const now = s.snapshot();
+  const r = new KvStore();
+  r.restore(now);
+  assert.equal(r.get(b("k1"))!.revision, 11);
+  while (!job.step(3));
+  r.restore(job.result());
+  assert.equal(r.get(b("k1"))!.revision, 1);
+});
+
+Deno.test("snapshotAsync: timers run during a 200k-key snapshot; the data is the state at its index", async () => {
+  const s = new KvStore();
+  const value = new Uint8Array(256).fill(0x61);
+  const keys = 200_000;
+  for (let i = 1; i <= keys; i++) {
+    s.apply(i, { requestId: "", op: "put", key: b(`key/${i}`), value });
+  }
+  const expected = s.snapshot();
+  let ticks = 0;
+  let index = s.appliedIndex;
+  // Writes applied during the snapshot, as a node applying committed entries would.
+  const timer = setInterval(() => {
+    ticks++;
+    s.apply(++index, { requestId: "", op: "put", key: b(`key/${ticks}`), value: b("new") });
+    s.apply(++index, { requestId: "", op: "delete", key: b(`key/${keys - ticks}`) });
+  }, 1);
+  let snap: { index: number; data: Uint8Array };
+  try {
+    snap = await s.snapshotAsync({ sliceMs: 2 });
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(ticks > 0, "no timer callback ran during snapshotAsync");
+  assert.equal(snap.index, keys);
+  assert.equal(snap.data.length, expected.length);
+  assert.ok(snap.data.every((x, i) => x === expected[i]), "snapshotAsync bytes differ");
+  assert.equal(s.snapshotActive, false);
+  await assert.rejects(() => s.snapshotAsync({ sliceMs: 0 }), RangeError);
+});
+
+function put(key: string, value: string): KvCommand {
+  return { requestId: "", op: "put", key: b(key), value: b(value) };
+}
