@@ -13,8 +13,12 @@
  *            then u8 autoLeave
  * offset 32 + M: the state machine's data (D bytes)
  * ```
+ *
+ * The CRC chain starts with the header's first 24 bytes, which do not depend on the CRC, so a
+ * writer can stream the file (header with a zero CRC, metadata, data) and fill the CRC in last;
+ * snapshot_io.ts does. This module only encodes and decodes the parts; it does no I/O.
  */
-import type { ConfState, Snapshot } from "../raft/types.ts";
+import type { ConfState, SnapshotMetadata } from "../raft/types.ts";
 import { assert } from "../wal/assert.ts";
 import { getU64, putU64 } from "../wal/codec.ts";
 import { crc32c } from "../wal/crc32c.ts";
@@ -22,13 +26,25 @@ import { crc32c } from "../wal/crc32c.ts";
 const MAGIC = new TextEncoder().encode("RKVSNAP\0");
 export const SNAPSHOT_FORMAT_VERSION = 1;
 export const SNAPSHOT_HEADER_BYTES = 32;
+/** Offset of the CRC field; the CRC covers the header bytes before it. */
+const CRC_OFFSET = 24;
 /** Members listed in one ConfState list. */
 export const CONF_STATE_IDS_MAX = 65_536;
+/** Largest metadata: index, term, four full ConfState lists, autoLeave (about 2 MiB). */
+export const SNAPSHOT_METADATA_BYTES_MAX = 16 + 4 * (4 + 8 * CONF_STATE_IDS_MAX) + 1;
 /** Largest snapshot file written or read: 1 GiB. */
 export const SNAPSHOT_FILE_BYTES_MAX = 1024 * 1024 * 1024;
 
 /** A snapshot file that cannot be used; the Snapshotter skips it with a warning. */
 export class SnapshotFileError extends Error {}
+
+/** What a file's header says. */
+export interface SnapshotHeader {
+  metaBytes: number;
+  dataBytes: number;
+  /** The CRC stored at offset 24. */
+  crc: number;
+}
 
 function confStateBytes(cs: ConfState): number {
   const lists = [cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext];
@@ -42,20 +58,24 @@ function confStateBytes(cs: ConfState): number {
   return n;
 }
 
-export function encodeSnapshotFile(snap: Snapshot): Uint8Array {
-  const { metadata, data } = snap;
+/**
+ * The header and metadata of a file holding `metadata` and `dataBytes` bytes of data: the first
+ * `SNAPSHOT_HEADER_BYTES + M` bytes of the file, with the CRC field zero (see `setHeaderCrc`).
+ */
+export function encodeSnapshotHead(metadata: SnapshotMetadata, dataBytes: number): Uint8Array {
   const cs = metadata.confState;
   const metaBytes = 16 + confStateBytes(cs);
-  const total = SNAPSHOT_HEADER_BYTES + metaBytes + data.length;
+  assert(metaBytes <= SNAPSHOT_METADATA_BYTES_MAX, "snapshot metadata bound");
+  const total = SNAPSHOT_HEADER_BYTES + metaBytes + dataBytes;
   if (total > SNAPSHOT_FILE_BYTES_MAX) {
     throw new RangeError(`Snapshot of ${total} bytes is over the ${SNAPSHOT_FILE_BYTES_MAX} limit`);
   }
-  const out = new Uint8Array(total);
+  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + metaBytes);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
   view.setUint32(8, SNAPSHOT_FORMAT_VERSION, true);
   view.setUint32(12, metaBytes, true);
-  putU64(view, 16, data.length);
+  putU64(view, 16, dataBytes);
   let off = SNAPSHOT_HEADER_BYTES;
   putU64(view, off, metadata.index);
   putU64(view, off + 8, metadata.term);
@@ -70,29 +90,34 @@ export function encodeSnapshotFile(snap: Snapshot): Uint8Array {
   }
   view.setUint8(off, cs.autoLeave ? 1 : 0);
   off += 1;
-  assert(off === SNAPSHOT_HEADER_BYTES + metaBytes, "snapshot metadata size");
-  out.set(data, off);
-  view.setUint32(24, checksum(out), true);
+  assert(off === out.length, "snapshot metadata size");
   return out;
 }
 
-function checksum(file: Uint8Array): number {
-  return crc32c(file.subarray(SNAPSHOT_HEADER_BYTES), crc32c(file.subarray(0, 24)));
+/** The start of a file's CRC chain: the CRC of header bytes 0..23. */
+export function headerCrc(header: Uint8Array): number {
+  assert(header.length >= SNAPSHOT_HEADER_BYTES, "a whole header");
+  return crc32c(header.subarray(0, CRC_OFFSET));
 }
 
-/** True if the CRC stored in an encoded snapshot file matches its bytes. */
-export function checksumMatches(file: Uint8Array): boolean {
-  if (file.length < SNAPSHOT_HEADER_BYTES) return false;
-  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  return checksum(file) === view.getUint32(24, true);
+/** Stores `crc` in the header's CRC field. */
+export function setHeaderCrc(header: Uint8Array, crc: number): void {
+  assert(header.length >= SNAPSHOT_HEADER_BYTES, "a whole header");
+  assert(Number.isInteger(crc) && crc >= 0 && crc <= 0xffff_ffff, `CRC ${crc} is a u32`);
+  new DataView(header.buffer, header.byteOffset, SNAPSHOT_HEADER_BYTES)
+    .setUint32(CRC_OFFSET, crc, true);
 }
 
-export function decodeSnapshotFile(file: Uint8Array): Snapshot {
-  if (file.length < SNAPSHOT_HEADER_BYTES) throw new SnapshotFileError("file shorter than header");
+/**
+ * Checks a file's first `SNAPSHOT_HEADER_BYTES` against its size: magic, version, reserved bytes,
+ * and that the lengths add up to `fileBytes`. The CRC is checked by the reader, over the rest.
+ */
+export function decodeSnapshotHeader(header: Uint8Array, fileBytes: number): SnapshotHeader {
+  assert(header.length === SNAPSHOT_HEADER_BYTES, "a whole header");
   for (let i = 0; i < MAGIC.length; i++) {
-    if (file[i] !== MAGIC[i]) throw new SnapshotFileError("not a raftkv snapshot (bad magic)");
+    if (header[i] !== MAGIC[i]) throw new SnapshotFileError("not a raftkv snapshot (bad magic)");
   }
-  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
   const version = view.getUint32(8, true);
   if (version !== SNAPSHOT_FORMAT_VERSION) {
     throw new SnapshotFileError(`unknown format version ${version}`);
@@ -105,14 +130,22 @@ export function decodeSnapshotFile(file: Uint8Array): Snapshot {
   } catch {
     throw new SnapshotFileError("impossible data length");
   }
-  if (SNAPSHOT_HEADER_BYTES + metaBytes + dataBytes !== file.length) {
+  if (SNAPSHOT_HEADER_BYTES + metaBytes + dataBytes !== fileBytes) {
     throw new SnapshotFileError(
-      `file is ${file.length} bytes, header says ${SNAPSHOT_HEADER_BYTES + metaBytes + dataBytes}`,
+      `file is ${fileBytes} bytes, header says ${SNAPSHOT_HEADER_BYTES + metaBytes + dataBytes}`,
     );
   }
-  if (checksum(file) !== view.getUint32(24, true)) throw new SnapshotFileError("CRC mismatch");
+  if (metaBytes > SNAPSHOT_METADATA_BYTES_MAX) {
+    throw new SnapshotFileError(`metadata of ${metaBytes} bytes is over the limit`);
+  }
+  return { metaBytes, dataBytes, crc: view.getUint32(CRC_OFFSET, true) };
+}
+
+/** Decodes the metadata bytes (the M bytes after the header), once the file's CRC matched. */
+export function decodeSnapshotMetadata(meta: Uint8Array): SnapshotMetadata {
+  const view = new DataView(meta.buffer, meta.byteOffset, meta.byteLength);
   try {
-    let off = SNAPSHOT_HEADER_BYTES;
+    let off = 0;
     const index = getU64(view, off);
     const term = getU64(view, off + 8);
     off += 16;
@@ -130,9 +163,7 @@ export function decodeSnapshotFile(file: Uint8Array): Snapshot {
     }
     const autoLeave = view.getUint8(off) === 1;
     off += 1;
-    if (off !== SNAPSHOT_HEADER_BYTES + metaBytes) {
-      throw new SnapshotFileError("metadata length mismatch");
-    }
+    if (off !== meta.length) throw new SnapshotFileError("metadata length mismatch");
     const [voters, learners, votersOutgoing, learnersNext] = lists as [
       number[],
       number[],
@@ -140,12 +171,9 @@ export function decodeSnapshotFile(file: Uint8Array): Snapshot {
       number[],
     ];
     return {
-      data: file.slice(off),
-      metadata: {
-        index,
-        term,
-        confState: { voters, learners, votersOutgoing, learnersNext, autoLeave },
-      },
+      index,
+      term,
+      confState: { voters, learners, votersOutgoing, learnersNext, autoLeave },
     };
   } catch (e) {
     if (e instanceof SnapshotFileError) throw e;

@@ -3,14 +3,15 @@ import type { Snapshot } from "../raft/types.ts";
 import { type Logger, silentLogger } from "../raft/logger.ts";
 import { assert } from "../wal/assert.ts";
 import type { WalSnapshotMarker } from "../wal/codec.ts";
-import { isNotFound, joinPath, listDir, parentDir, syncDir, writeAll } from "../wal/fs_util.ts";
+import { isNotFound, joinPath, listDir, parentDir, syncDir } from "../wal/fs_util.ts";
+import { SNAPSHOT_FILE_BYTES_MAX, SnapshotFileError } from "./snapshot_file.ts";
 import {
-  checksumMatches,
-  decodeSnapshotFile,
-  encodeSnapshotFile,
-  SNAPSHOT_FILE_BYTES_MAX,
-  SnapshotFileError,
-} from "./snapshot_file.ts";
+  checkSnapshotFile,
+  readSnapshotFile,
+  SNAPSHOT_SLICE_BYTES_DEFAULT,
+  SNAPSHOT_SLICE_BYTES_MAX,
+  writeSnapshotFile,
+} from "./snapshot_io.ts";
 
 /** Snapshot files kept after a save. */
 export const SNAPSHOTS_KEEP_DEFAULT = 5;
@@ -36,12 +37,18 @@ export interface SnapshotterOptions {
   logger?: Logger;
   /** How many snapshot files to keep (default 5). */
   keep?: number;
+  /**
+   * Bytes CRC'd and written or read between yields to the event loop (default 1 MiB, 1-3 ms of
+   * CRC on a loaded 2-core machine; at most 64 MiB).
+   */
+  sliceBytes?: number;
 }
 
 export class Snapshotter {
   readonly #dir: string;
   readonly #logger: Logger;
   readonly #keep: number;
+  readonly #sliceBytes: number;
   /** Saves run one at a time: a save's pruning must not remove another's temporary file. */
   #tail: Promise<void> = Promise.resolve();
 
@@ -52,11 +59,22 @@ export class Snapshotter {
     if (!Number.isSafeInteger(this.#keep) || this.#keep < 1) {
       throw new RangeError(`keep must be a positive integer: ${this.#keep}`);
     }
+    this.#sliceBytes = options.sliceBytes ?? SNAPSHOT_SLICE_BYTES_DEFAULT;
+    const s = this.#sliceBytes;
+    if (!Number.isSafeInteger(s) || s < 1 || s > SNAPSHOT_SLICE_BYTES_MAX) {
+      throw new RangeError(
+        `sliceBytes must be an integer in [1, ${SNAPSHOT_SLICE_BYTES_MAX}]: ${s}`,
+      );
+    }
   }
 
   /**
-   * Writes `snapshot` atomically (temporary file, sync, rename, directory sync), then removes all
-   * but the newest `keep` snapshots. An empty snapshot (index 0) is not saved.
+   * Writes `snapshot` atomically (temporary file, sync, read back, rename, directory sync), then
+   * removes all but the newest `keep` snapshots. An empty snapshot (index 0) is not saved.
+   *
+   * The data is written from `snapshot.data` itself, in slices with yields to the event loop
+   * between them, so a save of hundreds of MB never blocks the loop for more than one slice's CRC;
+   * `snapshot.data` must not change until the returned promise settles.
    */
   save(snapshot: Snapshot): Promise<void> {
     const p = this.#tail.then(() => this.#save(snapshot));
@@ -68,25 +86,40 @@ export class Snapshotter {
     const { index, term } = snapshot.metadata;
     if (index === 0) return;
     assert(term > 0, "a snapshot past index 0 has a term");
-    const bytes = encodeSnapshotFile(snapshot);
-    // Checked right before writing: a bad buffer must not become a "valid" file.
-    assert(checksumMatches(bytes), "encoded snapshot checksum");
     if (await isNotFound(Deno.stat(this.#dir))) {
       await Deno.mkdir(this.#dir, { recursive: true });
       await syncDir(parentDir(this.#dir));
     }
     const path = joinPath(this.#dir, snapshotFileName(term, index));
     const tmp = path + TMP_SUFFIX;
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    const sliceBytes = this.#sliceBytes;
+    const file = await Deno.open(tmp, { read: true, write: true, create: true, truncate: true });
+    let fileBytes: number;
     try {
-      await writeAll(file, bytes);
+      const crc = await writeSnapshotFile(file, snapshot, { sliceBytes });
       await file.sync();
+      fileBytes = (await file.stat()).size;
+      // Read back before the rename, in slices like the write: the CRC in the header must be that
+      // of what is in the file, and the file must load. This costs a second CRC pass over the data
+      // (read from the page cache), which is cheap beside how rarely a snapshot is taken; it
+      // catches what the write-time CRC cannot: a short write miscounted, the header patched at
+      // the wrong offset, or the caller's buffer changed between a slice's CRC and its write.
+      await file.seek(0, Deno.SeekMode.Start);
+      let back;
+      try {
+        back = await checkSnapshotFile(file, { fileBytes, sliceBytes });
+      } catch (e) {
+        if (!(e instanceof SnapshotFileError)) throw e;
+        throw new Error(`Cannot save snapshot ${tmp}: it does not read back (${e.message})`);
+      }
+      assert(back.crc === crc, `snapshot ${tmp} read back with the CRC that was written`);
+      assert(back.metadata.index === index && back.metadata.term === term, "read-back metadata");
     } finally {
       file.close();
     }
     await Deno.rename(tmp, path);
     await syncDir(this.#dir);
-    this.#logger.info(`Saved snapshot ${path} (${bytes.length} bytes)`);
+    this.#logger.info(`Saved snapshot ${path} (${fileBytes} bytes)`);
     await this.#prune();
   }
 
@@ -131,11 +164,18 @@ export class Snapshotter {
   }
 
   async #read(path: string, n: SnapName): Promise<Snapshot> {
-    const { size } = await Deno.stat(path);
-    if (size > SNAPSHOT_FILE_BYTES_MAX) {
-      throw new SnapshotFileError(`${size} bytes is over the ${SNAPSHOT_FILE_BYTES_MAX} limit`);
+    const file = await Deno.open(path, { read: true });
+    let snap: Snapshot;
+    try {
+      const { size } = await file.stat();
+      if (size > SNAPSHOT_FILE_BYTES_MAX) {
+        throw new SnapshotFileError(`${size} bytes is over the ${SNAPSHOT_FILE_BYTES_MAX} limit`);
+      }
+      // In slices with yields, like the save: a restart loads hundreds of MB this way.
+      snap = await readSnapshotFile(file, { fileBytes: size, sliceBytes: this.#sliceBytes });
+    } finally {
+      file.close();
     }
-    const snap = decodeSnapshotFile(await Deno.readFile(path));
     if (snap.metadata.index !== n.index || snap.metadata.term !== n.term) {
       throw new SnapshotFileError(
         `holds term ${snap.metadata.term} index ${snap.metadata.index}, not what its name says`,

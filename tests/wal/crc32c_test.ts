@@ -37,3 +37,20 @@ Deno.test("crc32c continues a CRC: crc(b, crc(a)) = crc(a ++ b)", () => {
     strictEqual(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut))), whole, `cut ${cut}`);
   }
 });
+
+Deno.test("crc32c chained over slices of any size equals the one-shot CRC", () => {
+  // As the snapshotter CRCs a large buffer: slice by slice, each continuing the last.
+  const data = Uint8Array.from({ length: 3 * 1024 * 1024 + 13 }, (_, i) => (i * 131 + 7) & 0xff);
+  const whole = crc32c(data);
+  strictEqual(whole, crc32cSlow(data));
+  for (const slice of [15, 16, 17, 4093, 65536, 1024 * 1024, data.length, data.length + 1]) {
+    let c = 0;
+    for (let o = 0; o < data.length; o += slice) c = crc32c(data.subarray(o, o + slice), c);
+    strictEqual(c, whole, `slice ${slice}`);
+  }
+  // A byte at a time, over a prefix (3 MiB of one-byte calls shows nothing more).
+  const prefix = data.subarray(0, 100_000);
+  let c = 0;
+  for (let o = 0; o < prefix.length; o++) c = crc32c(prefix.subarray(o, o + 1), c);
+  strictEqual(c, crc32c(prefix));
+});
