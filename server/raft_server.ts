@@ -424,9 +424,10 @@ export class RaftServer {
     const index = this.#appliedIndex;
     const confState = this.#confState;
     const members = Members.fromJSON(this.members.toJSON());
-    const storeData = this.store.snapshot();
+    // Captures the store as of now (copy-on-write); encoding runs in slices beside the loop.
+    const storeSnapshot = this.store.snapshotAsync();
     (async () => {
-      const data = encodeSnapshotData(members, storeData);
+      const data = await encodeSnapshotData(members, (await storeSnapshot).data);
       const snapshot = this.#storage.createSnapshot(index, confState, data);
       await this.#options.snapshotter.save(snapshot);
       this.#snapshotSaved = { index, term: snapshot.metadata.term, bytes: data.length, started };

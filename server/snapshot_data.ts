@@ -14,14 +14,25 @@ export class SnapshotDataError extends Error {
   override name = "SnapshotDataError";
 }
 
-export function encodeSnapshotData(members: Members, store: Uint8Array): Uint8Array {
+/** Bytes copied between two yields to the event loop: a few milliseconds of work. */
+const COPY_SLICE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Lays out a snapshot. The store's bytes can be hundreds of megabytes, so they are copied a slice
+ * at a time, letting heartbeats and requests run in between.
+ */
+export async function encodeSnapshotData(members: Members, store: Uint8Array): Promise<Uint8Array> {
   const membersBytes = new TextEncoder().encode(JSON.stringify(members.toJSON()));
   const out = new Uint8Array(HEADER_BYTES + membersBytes.length + store.length);
   out.set(MAGIC, 0);
   out[4] = VERSION;
   new DataView(out.buffer).setUint32(5, membersBytes.length);
   out.set(membersBytes, HEADER_BYTES);
-  out.set(store, HEADER_BYTES + membersBytes.length);
+  const base = HEADER_BYTES + membersBytes.length;
+  for (let at = 0; at < store.length; at += COPY_SLICE_BYTES) {
+    if (at > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    out.set(store.subarray(at, at + COPY_SLICE_BYTES), base + at);
+  }
   return out;
 }
 
