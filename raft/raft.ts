@@ -667,11 +667,13 @@ export class Raft {
 
   #stepLowerTerm(m: Message): void {
     if (
-      (this.checkQuorum || this.preVote) &&
+      (this.checkQuorum || this.preVote || !this.promotable()) &&
       (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)
     ) {
       // A stale leader (or one cut off by CheckQuorum/PreVote, whose term can no longer
-      // reach ours through votes) learns our term from this response and steps down.
+      // reach ours through votes) learns our term from this response and steps down. A node
+      // that cannot campaign (a learner, or a voter that has not applied its promotion) has
+      // no other way to bring the others to its term, so it answers in every mode.
       this.send(newMessage(MessageType.MsgAppResp, m.from));
     } else if (m.type === MessageType.MsgPreVote || m.type === MessageType.MsgVote) {
       // Reject with our term, so that the candidate learns it is behind (§5.1) instead of

@@ -9,7 +9,7 @@ import {
   MessageType,
   StateType,
 } from "../../raft/mod.ts";
-import { newNetwork } from "./network.ts";
+import { msg, newNetwork } from "./network.ts";
 
 const ELECTION = 10;
 
@@ -159,4 +159,32 @@ Deno.test("a candidate that learns of its own removal mid-election does not beco
     voter || nt.node(1).state !== StateType.Leader,
     `node 1 leads a config without it (voters ${nt.node(1).confState.voters})`,
   );
+});
+
+Deno.test("a learner whose term a stray vote request raised still catches up (§6)", () => {
+  // Found by the simulator (seed 205 with --pre-vote off --check-quorum off): without PreVote
+  // and CheckQuorum a node ignores appends of a lower term and relies on campaigning to bring
+  // the others to its term; a learner (or a voter that has not applied its promotion) never
+  // campaigns, so it stayed behind for good (and the cluster with it when the leader needed it).
+  const nt = newNetwork({ peers: [1, 2, 3], spares: [4], electionTicks: ELECTION });
+  nt.stabilize();
+  nt.campaign(1);
+  nt.proposeConfChange(1, {
+    transition: ConfChangeTransition.Auto,
+    changes: [{ type: ConfChangeType.AddLearnerNode, nodeId: 4 }],
+    context: new Uint8Array(),
+  });
+  nt.tickAll(2);
+  assert.deepEqual(nt.node(4).confState.learners, [4]);
+  // A vote request of a much higher term (from a node that left, say) reaches only the learner.
+  const term = nt.node(1).term;
+  nt.raw(4).step(
+    msg({ type: MessageType.MsgVote, from: 3, to: 4, term: term + 5, index: 1e6, logTerm: term }),
+  );
+  nt.processReadys();
+  assert.equal(nt.take({ from: 4, to: 3 }).length, 1, "its answer is lost");
+  assert.equal(nt.node(4).term, term + 5);
+  nt.propose(1, "after");
+  nt.tickAll(10 * ELECTION);
+  assert.deepEqual(nt.node(4).appliedData, ["after"], "the learner got the new entry");
 });
