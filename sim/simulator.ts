@@ -486,6 +486,7 @@ export class Simulation {
 
   #partition(): void {
     const ids = this.#rng.shuffle(this.#hostList.map((h) => h.id));
+    if (ids.length < 2) return;
     this.#groups.clear();
     const leader = this.#leader();
     if (leader !== undefined && this.#rng.chance(0.4)) {
@@ -547,6 +548,10 @@ export class Simulation {
     h.commit = hs.commit;
     h.role = StateType.Follower;
     h.raw = new RawNode(this.#config(h, snap.metadata.index));
+    if (h.id <= this.#o.nodes && h.storage.lastIndex() === 0 && hs.term === 0) {
+      // Crashed before persisting its bootstrap: a server bootstraps again on an empty disk.
+      h.raw.bootstrap(Array.from({ length: this.#o.nodes }, (_, i) => i + 1));
+    }
   }
 
   #confChange(): void {
