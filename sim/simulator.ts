@@ -879,10 +879,6 @@ export class Simulation {
       this.#settle();
       if (committedAt === 0) committedAt = this.#livenessIndex;
       if (committedAt > 0) {
-        // Without PreVote and CheckQuorum, a member whose term was raised by a removed node's
-        // vote requests ignores the (lower-term) leader for good and never catches up: raft
-        // only promises that a quorum makes progress then.
-        if (!this.#o.preVote && !this.#o.checkQuorum) return;
         const cs = this.#latestConf();
         const lagging = members(cs).filter((id) => {
           const h = this.#hosts.get(id);
