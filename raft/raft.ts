@@ -153,6 +153,17 @@ export class Raft {
     this.switchToConfig(restored);
     if (!isEmptyHardState(hardState)) this.#loadState(hardState);
     const applied = c.applied ?? this.#snapshotIndex(c.storage);
+    if (applied !== 0 && applied < this.raftLog.applied) {
+      throw new RangeError(
+        `Invalid raft config: applied ${applied} is below the storage's compaction point ` +
+          `${this.raftLog.applied} (those entries cannot be replayed)`,
+      );
+    }
+    if (c.applied !== undefined && applied > this.raftLog.committed) {
+      throw new RangeError(
+        `Invalid raft config: applied ${applied} is beyond the commit index ${this.raftLog.committed}`,
+      );
+    }
     if (applied > 0) {
       // The snapshot's entries are committed by definition, even if the HardState lags.
       if (c.applied === undefined) this.raftLog.commitTo(applied);
