@@ -29,6 +29,7 @@ import {
   type Ready,
   type Snapshot,
   SnapshotStatus,
+  SnapshotTemporarilyUnavailableError,
   StateType,
 } from "../raft/mod.ts";
 import { Checker, entryKey, InvariantViolation } from "./checker.ts";
@@ -90,10 +91,30 @@ export type SimulationResult =
     | { ok: false; step: number; phase: "steps" | "liveness"; violation: string; trace: string[] }
   );
 
+/**
+ * MemoryStorage whose snapshot() is sometimes "being built" (SnapshotTemporarilyUnavailableError),
+ * as a server's may be, so that the leader's retry path runs. The simulator reads the real one
+ * through `durableSnapshot()`.
+ */
+class FlakyStorage extends MemoryStorage {
+  unavailable: () => boolean = () => false;
+
+  override snapshot(): Snapshot {
+    if (this.unavailable()) {
+      throw new SnapshotTemporarilyUnavailableError("snapshot is being built");
+    }
+    return super.snapshot();
+  }
+
+  durableSnapshot(): Snapshot {
+    return super.snapshot();
+  }
+}
+
 /** One simulated machine: durable storage that survives crashes, and volatile state that does not. */
 class Host {
   readonly id: number;
-  readonly storage = new MemoryStorage();
+  readonly storage = new FlakyStorage();
   raw: RawNode | undefined;
   /** Stopped for good (a removed member shuts down); never restarted. */
   stopped = false;
@@ -188,6 +209,7 @@ export class Simulation {
   readonly #readyRate: number;
   readonly #maxInflightMsgs: number;
   readonly #maxSizePerMsg: number;
+  readonly #flakySnapshots: boolean;
   /** Small limits on some runs exercise paginated Readys, dropped proposals, byte windows. */
   readonly #limits: Partial<Config>;
   readonly stats: SimulationStats = {
@@ -225,6 +247,7 @@ export class Simulation {
     this.#readyRate = this.#rng.pick([1, 0.9, 0.6]);
     this.#maxInflightMsgs = this.#rng.pick([1, 4, 256]);
     this.#maxSizePerMsg = this.#rng.pick([64, 1024, 1 << 20]);
+    this.#flakySnapshots = this.#rng.chance(0.3);
     this.#limits = this.#rng.chance(0.3)
       ? {
         maxCommittedSizePerReady: this.#rng.pick([1, 200]),
@@ -263,6 +286,7 @@ export class Simulation {
 
   #addHost(id: number): Host {
     const host = new Host(id);
+    if (this.#flakySnapshots) host.storage.unavailable = () => this.#rng.chance(0.3);
     this.#hosts.set(id, host);
     this.#hostList = [...this.#hosts.values()].sort((a, b) => a.id - b.id);
     return host;
@@ -532,7 +556,7 @@ export class Simulation {
     if (host === undefined && down.length === 0) return;
     const h = host ?? this.#rng.pick(down);
     this.#note(`restart ${h.id}`);
-    const snap = h.storage.snapshot();
+    const snap = h.storage.durableSnapshot();
     const state = decodeState(snap.data);
     if (state.index !== snap.metadata.index) {
       throw new InvariantViolation(`node ${h.id} snapshot data at ${state.index} in a snapshot`);
@@ -665,7 +689,7 @@ export class Simulation {
 
   /** Snapshots `h`'s state machine at its applied index and compacts all but `keep` entries. */
   #takeSnapshot(h: Host, keep: number): void {
-    const snapIndex = h.storage.snapshot().metadata.index;
+    const snapIndex = h.storage.durableSnapshot().metadata.index;
     if (h.smIndex <= snapIndex || h.smIndex > h.storage.lastIndex()) return;
     this.#note(`compact ${h.id} snapshot at ${h.smIndex}, keep ${keep}`);
     this.stats.compactions++;
