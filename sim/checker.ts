@@ -8,6 +8,7 @@
  *   the same entry (term, type, data) at I; entries are applied in index order and the state after
  *   applying I is the same everywhere (a hash chain over the applied entries), so applied sequences
  *   are prefixes of one another, snapshots included.
+ * - Log matching (§5.3): persisted entries with the same index and term are the same entry.
  * - Leader completeness (§5.4): a node that becomes leader holds every entry known committed.
  * - Vote once per term (§5.2): the persisted vote never changes within a term.
  * - Conf changes applied at an index give the same ConfState everywhere.
@@ -52,6 +53,8 @@ export class Checker {
   /** index -> state hash after applying through index. */
   readonly #chain: number[] = [];
   readonly #confAt = new Map<number, string>();
+  /** index -> (term -> key) of every entry any node persisted. */
+  readonly #logged: Map<number, number>[] = [];
   /** The highest index any node reported applied. */
   maxApplied = 0;
   /** The highest index any node knows committed. */
@@ -73,6 +76,27 @@ export class Checker {
     else if (known !== id) {
       throw new InvariantViolation(
         `election safety (§5.2): nodes ${known} and ${id} both lead term ${term} (${id} ${how})`,
+      );
+    }
+  }
+
+  /**
+   * Node `id` persists `e`. Log matching (§5.3): a leader creates one entry per index in its
+   * term, so entries with the same index and term must be the same entry everywhere.
+   */
+  logged(e: Entry, id: number): void {
+    const key = entryKey(e);
+    let terms = this.#logged[e.index];
+    if (terms === undefined) {
+      terms = new Map();
+      this.#logged[e.index] = terms;
+    }
+    const known = terms.get(e.term);
+    if (known === undefined) terms.set(e.term, key);
+    else if (known !== key) {
+      throw new InvariantViolation(
+        `log matching (§5.3): node ${id} persisted entry ${e.index} of term ${e.term} with key ` +
+          `${key}, another node holds key ${known} there`,
       );
     }
   }

@@ -731,6 +731,7 @@ export class Simulation {
     }
     const persistedCommit = h.storage.initialState().hardState.commit;
     for (const e of rd.entries) {
+      checker.logged(e, h.id);
       // Invariant: a committed entry is never overwritten.
       if (e.index <= persistedCommit) {
         checker.committed(e, { id: h.id, how: "overwrote committed" });
