@@ -64,22 +64,28 @@ function summary(r: SimulationResult): string {
 }
 
 function main(): void {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      seed: { type: "string" },
-      seeds: { type: "string" },
-      runs: { type: "string" },
-      steps: { type: "string" },
-      nodes: { type: "string" },
-      "pre-vote": { type: "string" },
-      "check-quorum": { type: "string" },
-      "leader-removal": { type: "string" },
-      verbose: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: Deno.args,
+      options: {
+        seed: { type: "string" },
+        seeds: { type: "string" },
+        runs: { type: "string" },
+        steps: { type: "string" },
+        nodes: { type: "string" },
+        "pre-vote": { type: "string" },
+        "check-quorum": { type: "string" },
+        "leader-removal": { type: "string" },
+        verbose: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    usage(err instanceof Error ? err.message : String(err));
+  }
+  const { values } = parsed;
   if (values.help) usage("Runs the raft simulator.");
   const steps = int("steps", values.steps, 2000);
   const nodes = int("nodes", values.nodes, 5);
