@@ -6,12 +6,19 @@
  *   deno task sim --seed 100 --runs 50                 seeds 100 to 149
  *   deno task sim --seed 7 --verbose                   prints every action of the run
  *   deno task sim --seed 7 --leader-removal off        never remove/demote the current leader
+ *   deno task sim --runs 100 --weight confChange=200   membership-heavy runs (see DEFAULT_WEIGHTS)
  *
  * Exits 1 at the first violation, printing the seed, the step, what broke and the last actions;
  * `deno task sim --seed <that seed> --steps <same>` replays it exactly.
  */
 import { parseArgs } from "node:util";
-import { simulate, type SimulationOptions, type SimulationResult } from "../sim/mod.ts";
+import {
+  type Action,
+  ACTIONS,
+  simulate,
+  type SimulationOptions,
+  type SimulationResult,
+} from "../sim/mod.ts";
 
 const RUNS_MAX = 1_000_000;
 
@@ -19,7 +26,7 @@ function usage(message: string): never {
   console.error(`${message}
 usage: deno task sim [--seed S | --seeds A..B] [--runs K] [--steps N] [--nodes M]
                      [--pre-vote on|off] [--check-quorum on|off] [--leader-removal on|off]
-                     [--verbose]`);
+                     [--weight ACTION=N ...] [--verbose]`);
   Deno.exit(2);
 }
 
@@ -37,7 +44,22 @@ function onOff(name: string, value: string | undefined): boolean | undefined {
   usage(`--${name} must be on or off`);
 }
 
-function seedsOf(values: Record<string, string | boolean | undefined>): number[] {
+/** `--weight confChange=100 --weight transfer=50`: overrides of the action weights. */
+function weightsOf(specs: string[]): Partial<Record<Action, number>> | undefined {
+  if (specs.length === 0) return undefined;
+  const weights: Partial<Record<Action, number>> = {};
+  for (const spec of specs) {
+    const m = /^(\w+)=(\d+)$/.exec(spec);
+    const action = m?.[1] as Action | undefined;
+    if (m === null || action === undefined || !ACTIONS.includes(action)) {
+      usage(`--weight must look like ACTION=N with ACTION one of ${ACTIONS.join(", ")}`);
+    }
+    weights[action] = Number(m[2]);
+  }
+  return weights;
+}
+
+function seedsOf(values: Record<string, string | string[] | boolean | undefined>): number[] {
   const seed = int("seed", values.seed as string | undefined, 1);
   const range = values.seeds as string | undefined;
   let first = seed;
@@ -77,6 +99,7 @@ function main(): void {
         "pre-vote": { type: "string" },
         "check-quorum": { type: "string" },
         "leader-removal": { type: "string" },
+        weight: { type: "string", multiple: true },
         verbose: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
@@ -93,6 +116,7 @@ function main(): void {
   const preVote = onOff("pre-vote", values["pre-vote"]);
   const checkQuorum = onOff("check-quorum", values["check-quorum"]);
   const leaderRemoval = onOff("leader-removal", values["leader-removal"]);
+  const weights = weightsOf(values.weight ?? []);
   const seeds = seedsOf(values);
   let failed = 0;
   for (const seed of seeds) {
@@ -100,6 +124,7 @@ function main(): void {
     if (preVote !== undefined) options.preVote = preVote;
     if (checkQuorum !== undefined) options.checkQuorum = checkQuorum;
     if (leaderRemoval !== undefined) options.leaderRemoval = leaderRemoval;
+    if (weights !== undefined) options.weights = weights;
     if (values.verbose) options.onAction = (step, action) => console.log(`  ${step}: ${action}`);
     const r = simulate(options);
     if (r.ok) {

@@ -10,6 +10,9 @@
 export { Rng } from "./rng.ts";
 export { Checker, InvariantViolation } from "./checker.ts";
 export {
+  type Action,
+  ACTIONS,
+  DEFAULT_WEIGHTS,
   simulate,
   Simulation,
   type SimulationOptions,

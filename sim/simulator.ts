@@ -34,6 +34,7 @@ import {
 } from "../raft/mod.ts";
 import { Checker, entryKey, InvariantViolation } from "./checker.ts";
 import { Rng } from "./rng.ts";
+import assert from "node:assert/strict";
 
 /** Bound on messages in flight; a full network drops new messages, as a full transport queue does. */
 const QUEUE_MESSAGES_MAX = 4096;
@@ -43,6 +44,44 @@ const READYS_PER_STEP_MAX = 4;
 const SETTLE_MESSAGES_MAX = 20_000;
 /** Bound on members, so that conf changes do not grow the cluster without limit. */
 const MEMBERS_MAX = 7;
+
+/** What one step may do. */
+export const ACTIONS = [
+  "tick",
+  "deliver",
+  "propose",
+  "read",
+  "partition",
+  "heal",
+  "crash",
+  "restart",
+  "reboot",
+  "confChange",
+  "transfer",
+  "compact",
+  "campaign",
+] as const;
+export type Action = typeof ACTIONS[number];
+
+/**
+ * Relative weights of the actions (per mille by default). Partitions last ~100 steps (~30 ticks,
+ * beyond an election timeout) so that a deposed leader can coexist with a new one.
+ */
+export const DEFAULT_WEIGHTS: Readonly<Record<Action, number>> = {
+  tick: 320,
+  deliver: 390,
+  propose: 110,
+  read: 40,
+  partition: 15,
+  heal: 10,
+  crash: 15,
+  restart: 25,
+  reboot: 10,
+  confChange: 20,
+  transfer: 10,
+  compact: 25,
+  campaign: 10,
+};
 
 export interface SimulationOptions {
   seed: number;
@@ -65,6 +104,8 @@ export interface SimulationOptions {
    * 195 before the core handed leadership over on removal); off narrows the search.
    */
   leaderRemoval?: boolean;
+  /** Overrides of DEFAULT_WEIGHTS, e.g. `{ confChange: 100 }` for a membership-heavy run. */
+  weights?: Partial<Record<Action, number>>;
   /** Called with every action, for `--verbose`. */
   onAction?: (step: number, action: string) => void;
 }
@@ -185,7 +226,7 @@ function describe(m: Message): string {
 }
 
 export class Simulation {
-  readonly #o: Required<Omit<SimulationOptions, "onAction">> & SimulationOptions;
+  readonly #o: Required<Omit<SimulationOptions, "onAction" | "weights">> & SimulationOptions;
   readonly #rng: Rng;
   readonly #checker = new Checker();
   readonly #hosts = new Map<number, Host>();
@@ -210,6 +251,8 @@ export class Simulation {
   readonly #maxInflightMsgs: number;
   readonly #maxSizePerMsg: number;
   readonly #flakySnapshots: boolean;
+  readonly #weights: Record<Action, number>;
+  readonly #weightsTotal: number;
   /** Small limits on some runs exercise paginated Readys, dropped proposals, byte windows. */
   readonly #limits: Partial<Config>;
   readonly stats: SimulationStats = {
@@ -247,6 +290,12 @@ export class Simulation {
     this.#readyRate = this.#rng.pick([1, 0.9, 0.6]);
     this.#maxInflightMsgs = this.#rng.pick([1, 4, 256]);
     this.#maxSizePerMsg = this.#rng.pick([64, 1024, 1 << 20]);
+    this.#weights = { ...DEFAULT_WEIGHTS, ...options.weights };
+    this.#weightsTotal = ACTIONS.reduce((sum, a) => sum + this.#weights[a], 0);
+    if (!ACTIONS.every((a) => Number.isSafeInteger(this.#weights[a]) && this.#weights[a] >= 0)) {
+      throw new RangeError("Cannot simulate: action weights must be non-negative integers");
+    }
+    if (this.#weightsTotal <= 0) throw new RangeError("Cannot simulate: all weights are zero");
     this.#flakySnapshots = this.#rng.chance(0.3);
     this.#limits = this.#rng.chance(0.3)
       ? {
@@ -360,23 +409,51 @@ export class Simulation {
   // --- actions ----------------------------------------------------------------------------------
 
   #randomAction(): void {
-    const r = this.#rng.int(1000);
-    // Partitions last ~100 steps (~30 ticks, beyond an election timeout) so that a deposed
-    // leader can coexist with a new one.
-    if (r < 300) this.#tickAll();
-    else if (r < 690) this.#deliver(this.#rng.between(1, 8));
-    else if (r < 800) this.#propose();
-    else if (r < 840) this.#read();
-    else if (r < 855) this.#partition();
-    else if (r < 865) this.#heal();
-    else if (r < 880) this.#crash();
-    else if (r < 905) this.#restart();
-    else if (r < 915) this.#reboot();
-    else if (r < 935) this.#confChange();
-    else if (r < 945) this.#transfer();
-    else if (r < 970) this.#compact();
-    else if (r < 980) this.#campaign();
-    else this.#tickAll();
+    const w = this.#weights;
+    let r = this.#rng.int(this.#weightsTotal);
+    for (const action of ACTIONS) {
+      r -= w[action];
+      if (r < 0) {
+        this.#act(action);
+        return;
+      }
+    }
+    assert(false, "the weights cover every draw");
+  }
+
+  #act(action: Action): void {
+    switch (action) {
+      case "tick":
+        return this.#tickAll();
+      case "deliver":
+        return this.#deliver(this.#rng.between(1, 8));
+      case "propose":
+        return this.#propose();
+      case "read":
+        return this.#read();
+      case "partition":
+        return this.#partition();
+      case "heal":
+        return this.#heal();
+      case "crash":
+        return this.#crash();
+      case "restart":
+        return this.#restart();
+      case "reboot":
+        return this.#reboot();
+      case "confChange":
+        return this.#confChange();
+      case "transfer":
+        return this.#transfer();
+      case "compact":
+        return this.#compact();
+      case "campaign":
+        return this.#campaign();
+      default: {
+        const never: never = action;
+        throw new RangeError(`Cannot run unknown action ${never}`);
+      }
+    }
   }
 
   /** A crash followed at once by a restart: only what was persisted survives. */
