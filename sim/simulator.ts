@@ -48,6 +48,7 @@ const MEMBERS_MAX = 7;
 /** What one step may do. */
 export const ACTIONS = [
   "tick",
+  "tickOne",
   "deliver",
   "propose",
   "read",
@@ -68,7 +69,8 @@ export type Action = typeof ACTIONS[number];
  * beyond an election timeout) so that a deposed leader can coexist with a new one.
  */
 export const DEFAULT_WEIGHTS: Readonly<Record<Action, number>> = {
-  tick: 320,
+  tick: 300,
+  tickOne: 20,
   deliver: 390,
   propose: 110,
   read: 40,
@@ -425,6 +427,8 @@ export class Simulation {
     switch (action) {
       case "tick":
         return this.#tickAll();
+      case "tickOne":
+        return this.#tickOne();
       case "deliver":
         return this.#deliver(this.#rng.between(1, 8));
       case "propose":
@@ -482,6 +486,15 @@ export class Simulation {
   #tickAll(): void {
     this.#note("tick");
     for (const h of this.#hostList) h.raw?.tick();
+  }
+
+  /** One node's clock runs ahead of the others' (clock skew). */
+  #tickOne(): void {
+    const live = this.#live();
+    if (live.length === 0) return;
+    const h = this.#rng.pick(live);
+    this.#note(`tick ${h.id} alone`);
+    h.raw!.tick();
   }
 
   #campaign(): void {
