@@ -18,6 +18,7 @@
  */
 import {
   type ConfChange,
+  ConfChangeError,
   ConfChangeType,
   type ConfState,
   decodeConfChange,
@@ -350,7 +351,17 @@ export class RaftServer {
       }
       return;
     }
-    this.#confState = this.node.applyConfChange(change);
+    try {
+      this.#confState = this.node.applyConfChange(change);
+    } catch (error) {
+      // Raft refuses a change that does not fit its configuration; every node refuses alike.
+      if (!(error instanceof ConfChangeError)) throw error;
+      this.#log.warn(`conf change at ${entry.index} refused by raft: ${error.message}`);
+      if (context.requestId) {
+        this.confChanges.trigger(context.requestId, { ok: false, reason: error.message });
+      }
+      return;
+    }
     for (const single of change.changes) {
       const id = single.nodeId;
       if (single.type === ConfChangeType.RemoveNode) {
