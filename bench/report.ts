@@ -68,6 +68,8 @@ export interface ScaleResult {
   duringSnapshotP99Ms: number | undefined;
   duringSnapshotErrors: number | undefined;
   snapshotsSeenDuringLoad: number | undefined;
+  /** Raft term once the fresh cluster had its leader, before the load. */
+  termAtStart: number | undefined;
   termBefore: number | undefined;
   termAfter: number | undefined;
   errors: string[];
@@ -233,6 +235,13 @@ export function formatScaleTable(results: ScaleResult[]): string {
     formatNumber,
   );
   add("load errors", (s) => s.loadErrors, formatCount);
+  addText(
+    "raft term before → after the load (a change is an election)",
+    (s) =>
+      s.termAtStart === undefined || s.termBefore === undefined
+        ? "n/a"
+        : `${s.termAtStart} → ${s.termBefore}`,
+  );
   addText("VmRSS per node", (s) => perNode(s.rssBytes, formatBytes));
   add("VmRSS total", (s) => sum(s.rssBytes), formatBytes);
   addText("data dir per node", (s) => perNode(s.dataDirBytes, formatBytes));
@@ -251,7 +260,7 @@ export function formatScaleTable(results: ScaleResult[]): string {
   add("write ops/s at 64 conns during snapshot", (s) => s.duringSnapshotOpsPerSecond, formatNumber);
   add("write p99 ms during snapshot", (s) => s.duringSnapshotP99Ms, formatNumber);
   add("write errors during snapshot", (s) => s.duringSnapshotErrors, formatCount);
-  add("snapshots seen during that load", (s) => s.snapshotsSeenDuringLoad, formatCount);
+  add("raftkv snapshots seen during that load", (s) => s.snapshotsSeenDuringLoad, formatCount);
   addText(
     "election during snapshot (term before → after)",
     (s) =>

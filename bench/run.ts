@@ -579,6 +579,7 @@ async function runScaleFor(
     duringSnapshotP99Ms: undefined,
     duringSnapshotErrors: undefined,
     snapshotsSeenDuringLoad: undefined,
+    termAtStart: undefined,
     termBefore: undefined,
     termAfter: undefined,
     errors: [],
@@ -595,6 +596,7 @@ async function runScaleFor(
     }
   };
 
+  result.termAtStart = maxTerm(await cluster.views());
   await step(`loading ${opts.keys} keys of ${opts.valueBytes} bytes (64 connections)`, async () => {
     const { run, seconds } = await loadKeys(cluster, {
       prefix: "s",
@@ -652,7 +654,6 @@ async function runScaleFor(
         const snap = await cluster.saveSnapshot(leader, file);
         result.snapshotSeconds = snap.seconds;
         result.snapshotBytes = snap.bytes;
-        result.snapshotsSeenDuringLoad = 1;
         await Deno.remove(file).catch(() => {});
         run = await load;
       }

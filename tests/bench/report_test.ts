@@ -104,6 +104,7 @@ const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   duringSnapshotP99Ms: 50,
   duringSnapshotErrors: 0,
   snapshotsSeenDuringLoad: 2,
+  termAtStart: 2,
   termBefore: 2,
   termAfter: system === "raftkv" ? 3 : 2,
   errors: [],
