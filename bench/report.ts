@@ -13,6 +13,8 @@ export interface PointResult {
   p999Ms: number;
   /** Non-2xx answers plus socket errors. */
   errors: number;
+  /** Their kinds, e.g. "non-2xx 12, timeout 3" (empty when none). */
+  errorDetail: string;
   requests: number;
   /** utime + stime of the system's three server processes during the point. */
   serverCpuSeconds: number;
@@ -55,6 +57,8 @@ export interface ScaleResult {
   loadOk: number | undefined;
   loadSeconds: number | undefined;
   loadErrors: number | undefined;
+  /** Their kinds, e.g. "non-2xx 12, timeout 3". */
+  loadErrorDetail: string;
   rssBytes: number[];
   dataDirBytes: number[];
   snapshotBytes: number | undefined;
@@ -67,6 +71,7 @@ export interface ScaleResult {
   duringSnapshotOpsPerSecond: number | undefined;
   duringSnapshotP99Ms: number | undefined;
   duringSnapshotErrors: number | undefined;
+  duringSnapshotErrorDetail: string;
   snapshotsSeenDuringLoad: number | undefined;
   /** Raft term once the fresh cluster had its leader, before the load. */
   termAtStart: number | undefined;
@@ -139,7 +144,7 @@ function pointCells(p: PointResult): string[] {
     formatNumber(p.p50Ms),
     formatNumber(p.p99Ms),
     formatNumber(p.p999Ms),
-    `${p.errors}`,
+    p.errors === 0 || p.errorDetail === "" ? `${p.errors}` : `${p.errors} (${p.errorDetail})`,
     formatNumber(p.serverCpuSeconds),
     formatNumber(cpuMicrosPerOp(p)),
     formatNumber(p.wrkCpuSeconds),
@@ -201,6 +206,10 @@ function sum(values: number[]): number | undefined {
   return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
 }
 
+function withDetail(count: string, detail: string): string {
+  return detail === "" ? count : `${count} (${detail})`;
+}
+
 /** The --scale table: one row per figure, columns raftkv, etcd and their ratio. */
 export function formatScaleTable(results: ScaleResult[]): string {
   const r = results.find((x) => x.system === "raftkv");
@@ -234,7 +243,10 @@ export function formatScaleTable(results: ScaleResult[]): string {
         : undefined,
     formatNumber,
   );
-  add("load errors", (s) => s.loadErrors, formatCount);
+  addText(
+    "load errors",
+    (s) => withDetail(formatCount(s.loadErrors), s.loadErrorDetail),
+  );
   addText(
     "raft term before → after the load (a change is an election)",
     (s) =>
@@ -259,7 +271,10 @@ export function formatScaleTable(results: ScaleResult[]): string {
   );
   add("write ops/s at 64 conns during snapshot", (s) => s.duringSnapshotOpsPerSecond, formatNumber);
   add("write p99 ms during snapshot", (s) => s.duringSnapshotP99Ms, formatNumber);
-  add("write errors during snapshot", (s) => s.duringSnapshotErrors, formatCount);
+  addText(
+    "write errors during snapshot",
+    (s) => withDetail(formatCount(s.duringSnapshotErrors), s.duringSnapshotErrorDetail),
+  );
   add("raftkv snapshots seen during that load", (s) => s.snapshotsSeenDuringLoad, formatCount);
   addText(
     "election during snapshot (term before → after)",

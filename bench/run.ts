@@ -37,7 +37,7 @@ import {
   type ScaleResult,
 } from "./report.ts";
 import { type BenchCluster, type NodeView } from "./system.ts";
-import { errorCount, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
+import { errorCount, errorDetail, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
 
 const WRK_INSTALL_HINT = "apt-get install wrk";
 
@@ -377,6 +377,7 @@ async function measurePoint(
     p99Ms: r.latencyUs.p99 / 1000,
     p999Ms: r.latencyUs.p999 / 1000,
     errors: errorCount(r),
+    errorDetail: errorDetail(r),
     requests: r.requests,
     serverCpuSeconds: serverCpu,
     wrkCpuSeconds: run.cpuSeconds,
@@ -564,6 +565,7 @@ async function runScaleFor(
     loadOk: undefined,
     loadSeconds: undefined,
     loadErrors: undefined,
+    loadErrorDetail: "",
     rssBytes: [],
     dataDirBytes: [],
     snapshotBytes: undefined,
@@ -578,6 +580,7 @@ async function runScaleFor(
     duringSnapshotOpsPerSecond: undefined,
     duringSnapshotP99Ms: undefined,
     duringSnapshotErrors: undefined,
+    duringSnapshotErrorDetail: "",
     snapshotsSeenDuringLoad: undefined,
     termAtStart: undefined,
     termBefore: undefined,
@@ -609,6 +612,7 @@ async function runScaleFor(
     result.loadOk = run.result.load.ok;
     result.loadSeconds = seconds;
     result.loadErrors = errorCount(run.result);
+    result.loadErrorDetail = errorDetail(run.result);
     log(
       `${cluster.system}: ${result.loadOk} keys in ${
         seconds.toFixed(1)
@@ -660,6 +664,7 @@ async function runScaleFor(
       result.duringSnapshotOpsPerSecond = opsPerSecond(run.result);
       result.duringSnapshotP99Ms = run.result.latencyUs.p99 / 1000;
       result.duringSnapshotErrors = errorCount(run.result);
+      result.duringSnapshotErrorDetail = errorDetail(run.result);
       result.termAfter = maxTerm(await cluster.views());
     },
   );

@@ -99,6 +99,19 @@ export function errorCount(r: WrkResult): number {
   return Math.max(e.status, r.non2xx) + e.connect + e.read + e.write + e.timeout;
 }
 
+/** The kinds of failures, e.g. "non-2xx 12, timeout 3"; "" when there were none. */
+export function errorDetail(r: WrkResult): string {
+  const e = r.errors;
+  const parts: [string, number][] = [
+    ["non-2xx", Math.max(e.status, r.non2xx)],
+    ["timeout", e.timeout],
+    ["connect", e.connect],
+    ["read", e.read],
+    ["write", e.write],
+  ];
+  return parts.filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ");
+}
+
 /** Successful operations per second. */
 export function opsPerSecond(r: WrkResult): number {
   if (r.durationUs <= 0) return 0;

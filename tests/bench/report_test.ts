@@ -28,6 +28,7 @@ function point(overrides: Partial<PointResult>): PointResult {
     p99Ms: 40,
     p999Ms: 80,
     errors: 0,
+    errorDetail: "",
     requests: 10000,
     serverCpuSeconds: 5,
     wrkCpuSeconds: 0.2,
@@ -73,7 +74,7 @@ Deno.test("points table: raftkv row, etcd row, then a raftkv/etcd ratio row per 
   const table = formatPointsTable([
     point({ system: "etcd", opsPerSecond: 2000, p99Ms: 20 }),
     point({ system: "raftkv", termChanged: true }),
-    point({ system: "raftkv", connections: 1 }),
+    point({ system: "raftkv", connections: 1, errors: 4, errorDetail: "non-2xx 4" }),
   ]);
   const lines = table.split("\n");
   // header, separator, 3 rows for c=64 (etcd given first but raftkv printed first), 1 for c=1.
@@ -81,7 +82,7 @@ Deno.test("points table: raftkv row, etcd row, then a raftkv/etcd ratio row per 
   match(lines[2]!, /^\| put-leader \| 64 \| raftkv \(election\) \| 1000 \|/);
   match(lines[3]!, /^\| put-leader \| 64 \| etcd \| 2000 \|/);
   match(lines[4]!, /^\| put-leader \| 64 \| \*\*raftkv\/etcd\*\* \| 0.50× \| 1.00× \| 2.00× \|/);
-  match(lines[5]!, /^\| put-leader \| 1 \| raftkv \|/);
+  match(lines[5]!, /^\| put-leader \| 1 \| raftkv \| .* \| 4 \(non-2xx 4\) \|/);
   ok(lines.every((l) => l.split("|").length === lines[0]!.split("|").length));
 });
 
@@ -91,6 +92,7 @@ const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   loadOk: 1_000_000,
   loadSeconds: 100,
   loadErrors: 0,
+  loadErrorDetail: "",
   rssBytes: [rss, rss, rss],
   dataDirBytes: [],
   snapshotBytes: 300 * 1024 * 1024,
@@ -102,7 +104,8 @@ const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   catchUpBySnapshot: system === "raftkv",
   duringSnapshotOpsPerSecond: 1000,
   duringSnapshotP99Ms: 50,
-  duringSnapshotErrors: 0,
+  duringSnapshotErrors: system === "raftkv" ? 3 : 0,
+  duringSnapshotErrorDetail: system === "raftkv" ? "timeout 3" : "",
   snapshotsSeenDuringLoad: 2,
   termAtStart: 2,
   termBefore: 2,
@@ -118,6 +121,7 @@ Deno.test("scale table: one row per figure with both systems and their ratio", (
   match(table, /^\| figure \| raftkv \| etcd \| raftkv\/etcd \|$/m);
   match(table, /^\| load ops\/s \| 10000 \| 10000 \| 1.00× \|$/m);
   match(table, /^\| VmRSS total \| 600\.0 MiB \| 300\.0 MiB \| 2.00× \|$/m);
+  match(table, /^\| write errors during snapshot \| 3 \(timeout 3\) \| 0 \| {2}\|$/m);
   match(table, /^\| data dir per node \| n\/a \| n\/a \| {2}\|$/m);
   match(
     table,

@@ -7,6 +7,7 @@ import { parseOptions } from "../../bench/run.ts";
 import { parseProcStatCpuSeconds, which } from "../../bench/proc.ts";
 import {
   errorCount,
+  errorDetail,
   opsPerSecond,
   parseTimes,
   parseWrkOutput,
@@ -42,6 +43,7 @@ Deno.test("wrk output: the done() line and the Non-2xx line are parsed", () => {
 Deno.test("errors count non-2xx answers (the larger of wrk's two counts) plus socket errors", () => {
   const r = parseWrkOutput(SAMPLE);
   equal(errorCount(r), 12 + 1 + 2);
+  equal(errorDetail(r), "non-2xx 12, timeout 2, read 1");
   // 6700 answers of which 12 were not 2xx, over 2 s.
   equal(opsPerSecond(r), (6700 - 12) / 2);
 });
