@@ -325,7 +325,9 @@ export function formatReport(
       "Servers: 3 nodes each on 127.0.0.1, default settings, fsync on. `server CPU s` is utime + " +
         "stime of the three server processes during the point; `other CPU s` is the rest of the " +
         "machine's busy time in that window (the idle other cluster, the harness, other users). " +
-        "`(election)` marks a point during which the raft term changed.",
+        "`(election)` marks a point during which the raft term changed. etcd is driven through " +
+        "its v3 JSON gateway (HTTP/JSON translated to gRPC inside etcd), as raftkv is through its " +
+        "REST API; etcd's own gRPC clients would see other figures.",
       "",
       formatPointsTable(parts.points),
       "",
