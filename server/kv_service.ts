@@ -226,7 +226,7 @@ export class RaftKvService implements KvService {
     if (this.#raft.writes.full) throw new NotReadyError("Too many writes in flight");
     const data = encodeCommand(command);
     const started = performance.now();
-    const applied = this.#raft.writes.register(command.requestId, this.#timeoutMs);
+    const applied = this.#raft.writes.register(command.requestId);
     try {
       this.#raft.node.propose(data);
     } catch (error) {
@@ -276,7 +276,7 @@ export class RaftKvService implements KvService {
     if (this.#raft.leader === 0) throw new NoLeaderError();
     const requestId = this.#nextRequestId();
     const context = encodeConfChangeContext(peerURL ? { requestId, peerURL } : { requestId });
-    const applied = this.#raft.confChanges.register(requestId, this.#timeoutMs);
+    const applied = this.#raft.confChanges.register(requestId);
     try {
       this.#raft.node.proposeConfChange({
         transition: ConfChangeTransition.Auto,

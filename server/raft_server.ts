@@ -122,8 +122,8 @@ export class RaftServer {
     this.#term = hardState.term;
     this.#commitIndex = hardState.commit;
     this.#persistedIndex = options.storage.lastIndex();
-    this.writes = new WaitRegistry({ waitersMax: 100_000 });
-    this.confChanges = new WaitRegistry({ waitersMax: 64 });
+    this.writes = new WaitRegistry({ waitersMax: 100_000, timeoutMs: options.requestTimeoutMs });
+    this.confChanges = new WaitRegistry({ waitersMax: 64, timeoutMs: options.requestTimeoutMs });
     const electionMs = options.tickMs * options.electionTicks;
     this.reads = new ReadIndexBatcher({
       issue: (context) => this.node.readIndex(context),

@@ -2,6 +2,9 @@
  * Requests waiting for their raft entry to apply, keyed by the request id carried in the entry.
  * A waiter that never sees its entry (dropped by a leader that lost its term, say) fails at its
  * deadline with a timeout, so no request waits forever and the table stays bounded.
+ *
+ * Every waiter of a registry has the same timeout, so insertion order is deadline order: one
+ * sweeping timer expires them from the front, instead of a timer per request.
  */
 
 export class WaitTimeoutError extends Error {
@@ -15,16 +18,21 @@ export class WaitCancelledError extends Error {
 interface Pending<T> {
   resolve(value: T): void;
   reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
+  deadline: number;
 }
 
 export class WaitRegistry<T> {
+  /** In registration order, hence in deadline order. */
   #pending = new Map<string, Pending<T>>();
   readonly #waitersMax: number;
+  readonly #timeoutMs: number;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
 
-  constructor(options: { waitersMax: number }) {
+  constructor(options: { waitersMax: number; timeoutMs: number }) {
     if (options.waitersMax < 1) throw new RangeError("waitersMax must be at least 1");
+    if (!(options.timeoutMs > 0)) throw new RangeError("timeoutMs must be positive");
     this.#waitersMax = options.waitersMax;
+    this.#timeoutMs = options.timeoutMs;
   }
 
   get size(): number {
@@ -37,38 +45,52 @@ export class WaitRegistry<T> {
   }
 
   /** Registers `id`, which must be new, and returns the promise its `trigger` settles. */
-  register(id: string, timeoutMs: number): Promise<T> {
+  register(id: string): Promise<T> {
     if (this.#pending.has(id)) throw new Error(`Cannot register request ${id}: already waiting`);
+    if (this.full) throw new RangeError(`Cannot register request ${id}: ${this.size} waiting`);
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new WaitTimeoutError(`request ${id} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { resolve, reject, deadline: Date.now() + this.#timeoutMs });
+      this.#sweeper ??= setInterval(() => this.#sweep(), Math.max(5, this.#timeoutMs / 20));
     });
   }
 
   /** Settles the waiter for `id`, if this node has one; returns whether it had. */
   trigger(id: string, value: T): boolean {
-    const pending = this.#pending.get(id);
-    if (pending === undefined) return false;
-    this.#pending.delete(id);
-    clearTimeout(pending.timer);
-    pending.resolve(value);
-    return true;
+    const pending = this.#take(id);
+    pending?.resolve(value);
+    return pending !== undefined;
   }
 
   /** Fails one waiter (its proposal was refused before it entered the log). */
   cancel(id: string, error: Error): void {
-    const pending = this.#pending.get(id);
-    if (pending === undefined) return;
-    this.#pending.delete(id);
-    clearTimeout(pending.timer);
-    pending.reject(error);
+    this.#take(id)?.reject(error);
   }
 
   /** Fails every waiter, at shutdown. */
   cancelAll(error: Error): void {
     for (const id of [...this.#pending.keys()]) this.cancel(id, error);
+  }
+
+  #take(id: string): Pending<T> | undefined {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return undefined;
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) this.#stopSweeper();
+    return pending;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadline > now) break;
+      this.#take(id);
+      pending.reject(new WaitTimeoutError(`request ${id} timed out after ${this.#timeoutMs} ms`));
+    }
+  }
+
+  #stopSweeper(): void {
+    if (this.#sweeper === undefined) return;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 }
