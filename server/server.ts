@@ -299,6 +299,9 @@ async function recover(config: ServerConfig, logger: Logger): Promise<Recovered>
         marker?.index ?? 0
       }, ${opened.entries.length} WAL entries after it`,
     );
+    // A founding member that crashed before its first Ready reached the disk starts over.
+    const empty = snapshot === undefined && opened.entries.length === 0 &&
+      opened.hardState.term === 0 && opened.hardState.commit === 0;
     return {
       wal: opened.wal,
       snapshotter,
@@ -306,7 +309,7 @@ async function recover(config: ServerConfig, logger: Logger): Promise<Recovered>
       snapshot,
       hardState: opened.hardState,
       entries: opened.entries,
-      bootstrap: false,
+      bootstrap: empty && !config.join,
       knownURLs: new Map(),
     };
   }
