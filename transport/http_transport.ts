@@ -1,13 +1,20 @@
 /**
- * Raft messages between peers over plain HTTP/1.1, in the design of etcd's rafthttp: per peer a
- * message pipeline (`PeerSender`) and a snapshot sender (`SnapshotSender`), and one `handler` that
- * the server mounts on its peer port for both routes:
+ * Raft messages between peers over HTTP/1.1, in the design of etcd's rafthttp: per peer a message
+ * stream (`StreamSender`: one long-lived WebSocket) or, with `stream: false`, a pipeline of
+ * batched POSTs (`PeerSender`), and a snapshot sender (`SnapshotSender`); and one `handler` that
+ * the server mounts on its peer port for every route:
  *
+ *   GET  /raft/stream     WebSocket upgrade -> 101; then each binary WebSocket message is one
+ *                         batch (codec.ts) from the connecting peer, nothing is ever sent back
  *   POST /raft/messages   body: a batch (codec.ts), at most 64 MiB   -> 204
  *   POST /raft/snapshot   body: one MsgSnap, at most 1 GiB            -> 204 once raft has it
  *
- * Every request carries X-Raftkv-Cluster-Id, X-Raftkv-From and X-Raftkv-To. A request of another
- * cluster gets 412, one meant for another node id 412, malformed bytes 400, an oversized body 413.
+ * Every request (the upgrade request too) carries X-Raftkv-Cluster-Id, X-Raftkv-From and
+ * X-Raftkv-To. A request of another cluster gets 412, one meant for another node id 412, malformed
+ * bytes 400, an oversized body 413; a stream is checked before it is upgraded. On an open stream,
+ * a message that does not decode or is misaddressed closes the socket with 1008 (policy
+ * violation); the sender reports the peer unreachable and reconnects after its backoff. A newer
+ * stream from the same peer replaces the older one (closed with 4000), so a peer has at most one.
  *
  * Callbacks (`onUnreachable`, `onSnapshotStatus`) are never called from inside `send()`: they run
  * in a microtask, so the caller may send from within its own Ready handling. Nothing is called
@@ -19,8 +26,14 @@ import { type Logger, silentLogger } from "../raft/logger.ts";
 import { type Message, MessageType, SnapshotStatus } from "../raft/types.ts";
 import { BATCH_MESSAGES_MAX, decodeBatch, decodeMessage, MessageDecodeError } from "./codec.ts";
 import { BodyTooLargeError, readBodyLimited } from "./body.ts";
-import { PeerSender, type PeerSenderLimits, type SenderContext } from "./peer_sender.ts";
+import {
+  type MessageSender,
+  PeerSender,
+  type PeerSenderLimits,
+  type SenderContext,
+} from "./peer_sender.ts";
 import { SnapshotSender } from "./snapshot_sender.ts";
+import { settleWithin, StreamSender } from "./stream_sender.ts";
 import {
   HEADER_CLUSTER_ID,
   HEADER_FROM,
@@ -28,6 +41,10 @@ import {
   HEADER_TO,
   MESSAGES_PATH,
   SNAPSHOT_PATH,
+  STREAM_CLOSE_GOING_AWAY,
+  STREAM_CLOSE_POLICY_VIOLATION,
+  STREAM_CLOSE_REPLACED,
+  STREAM_PATH,
 } from "./protocol.ts";
 
 export interface HttpTransportOptions {
@@ -47,13 +64,18 @@ export interface HttpTransportOptions {
   queueBytesMax?: number;
   /** Target bytes of one batch; a single larger message goes alone (default 4 MiB). */
   batchBytesMax?: number;
-  /** Batches in flight per peer (default 1, which keeps the peer's messages in order). */
+  /**
+   * Send messages on one long-lived WebSocket per peer (default true); false sends them as
+   * pipelined POSTs of batches. Either way the receiver serves both.
+   */
+  stream?: boolean;
+  /** Batches in flight per peer on the POST pipeline (default 1, which keeps them in order). */
   inflightBatchesMax?: number;
-  /** Per batch request, including the response (default 5000). */
+  /** Per batch request including the response, or for a stream to open (default 5000). */
   requestTimeoutMs?: number;
   /** Per snapshot request (default 10 minutes). */
   snapshotTimeoutMs?: number;
-  /** Backoff after a failed batch, doubling from min to max (defaults 50 and 2000). */
+  /** Backoff after a failed batch or stream, doubling from min to max (defaults 50 and 2000). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
   /** Largest snapshot request accepted (default 1 GiB). */
@@ -87,8 +109,10 @@ export interface TransportStats {
   messagesReceived: number;
   bytesReceived: number;
   snapshotsReceived: number;
-  /** Requests answered with a 4xx or 5xx status. */
+  /** Requests answered with a 4xx or 5xx status, and streams closed for bad messages. */
   requestsRejected: number;
+  /** Streams from peers open now. */
+  streamsReceiving: number;
   /** Messages for ids that are not peers. */
   messagesDroppedUnknownPeer: number;
 }
@@ -99,9 +123,20 @@ const PEERS_MAX = 1024;
 /** Rejections of the same kind from the same sender are logged at most this often. */
 const REJECT_LOG_INTERVAL_MS = 10_000;
 const REJECT_LOG_KEYS_MAX = 256;
+/** How long close() waits for the close handshake of each stream from a peer. */
+const STREAM_CLOSE_WAIT_MS = 2000;
+/** The longest close reason RFC 6455 allows is 123 bytes; ours are ASCII. */
+const CLOSE_REASON_CHARS_MAX = 120;
+
+/** A stream a peer opened to us. */
+interface InboundStream {
+  from: number;
+  socket: WebSocket;
+  closed: Promise<void>;
+}
 
 interface Peer {
-  sender: PeerSender;
+  sender: MessageSender;
   snapshots: SnapshotSender;
   messagesReceived: number;
   bytesReceived: number;
@@ -130,6 +165,9 @@ export class HttpTransport {
   #stopping = new Set<Promise<void>>();
   #closed: Promise<void> | undefined;
   #rejectLoggedAt = new Map<string, number>();
+  #stream: boolean;
+  /** Streams from peers by sender id: at most one each, a newer one replaces the older. */
+  #inbound = new Map<number, InboundStream>();
   #totals = {
     messagesReceived: 0,
     bytesReceived: 0,
@@ -165,6 +203,7 @@ export class HttpTransport {
     if (this.#limits.queueMessagesMax > BATCH_MESSAGES_MAX) {
       throw new RangeError(`queueMessagesMax must be at most ${BATCH_MESSAGES_MAX}`);
     }
+    this.#stream = options.stream ?? true;
     this.#snapshotTimeoutMs = positive("snapshotTimeoutMs", options.snapshotTimeoutMs ?? 600_000);
     this.#snapshotBodyBytesMax = positive(
       "snapshotBodyBytesMax",
@@ -205,7 +244,9 @@ export class HttpTransport {
     if (this.#peers.size >= PEERS_MAX) {
       throw new RangeError(`Cannot add peer ${id}: at most ${PEERS_MAX} peers`);
     }
-    const sender = new PeerSender(id, base, this.#ctx, this.#limits);
+    const sender = this.#stream
+      ? new StreamSender(id, base, this.#ctx, this.#limits)
+      : new PeerSender(id, base, this.#ctx, this.#limits);
     const snapshots = new SnapshotSender({
       id,
       url: () => sender.url,
@@ -217,7 +258,10 @@ export class HttpTransport {
     this.#logger.info(`Added raft peer ${id} at ${base}`);
   }
 
-  /** Points peer `id` at a new URL; requests already in flight finish against the old one. */
+  /**
+   * Points peer `id` at a new URL; requests already in flight finish against the old one, a stream
+   * to the old one is closed.
+   */
   updatePeer(id: number, url: string): void {
     if (this.#closed !== undefined) return;
     const peer = this.#peers.get(id);
@@ -248,7 +292,7 @@ export class HttpTransport {
    */
   send(messages: Message[]): void {
     if (this.#closed !== undefined) return;
-    let touched: PeerSender[] | undefined;
+    let touched: MessageSender[] | undefined;
     let unreachable: Set<number> | undefined;
     for (const m of messages) {
       const peer = this.#peers.get(m.to);
@@ -272,9 +316,10 @@ export class HttpTransport {
     }
   }
 
-  /** Serves POST /raft/messages and POST /raft/snapshot; mount it on the peer listener. */
+  /** Serves GET /raft/stream, POST /raft/messages and POST /raft/snapshot on the peer listener. */
   async handler(req: Request): Promise<Response> {
     const path = new URL(req.url).pathname;
+    if (path === STREAM_PATH) return this.#acceptStream(req);
     const snapshot = path === SNAPSHOT_PATH;
     if (!snapshot && path !== MESSAGES_PATH) {
       return this.#reject(req, new RequestRejected(404, "not_found", `No route ${path}`));
@@ -298,6 +343,84 @@ export class HttpTransport {
       }
       // Reading the body failed: the sender went away or the connection broke.
       return this.#reject(req, new RequestRejected(400, "bad_body", `Cannot read body: ${e}`));
+    }
+  }
+
+  /** Checks a stream's upgrade request, then upgrades it; every refusal comes before the upgrade. */
+  #acceptStream(req: Request): Response {
+    if (req.method !== "GET") {
+      return this.#reject(
+        req,
+        new RequestRejected(405, "method_not_allowed", `${STREAM_PATH} accepts only GET`),
+        { allow: "GET" },
+      );
+    }
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return this.#reject(
+        req,
+        new RequestRejected(426, "upgrade_required", `${STREAM_PATH} needs a WebSocket upgrade`),
+        { upgrade: "websocket" },
+      );
+    }
+    let from: number;
+    let upgrade: Deno.WebSocketUpgrade;
+    try {
+      from = this.#checkHeaders(req);
+      if (!this.#inbound.has(from) && this.#inbound.size >= PEERS_MAX) {
+        throw new RequestRejected(503, "too_many_streams", `Already ${PEERS_MAX} streams open`);
+      }
+      upgrade = Deno.upgradeWebSocket(req);
+    } catch (e) {
+      if (e instanceof RequestRejected) return this.#reject(req, e);
+      return this.#reject(req, new RequestRejected(400, "bad_upgrade", `Cannot upgrade: ${e}`));
+    }
+    const { socket, response } = upgrade;
+    socket.binaryType = "arraybuffer";
+    const previous = this.#inbound.get(from);
+    let closed!: () => void;
+    const stream: InboundStream = {
+      from,
+      socket,
+      closed: new Promise<void>((resolve) => closed = resolve),
+    };
+    this.#inbound.set(from, stream);
+    if (previous !== undefined) {
+      this.#logger.info(`A new raft stream from node ${from} replaces the open one`);
+      closeQuietly(previous.socket, STREAM_CLOSE_REPLACED, "replaced by a newer stream");
+    }
+    socket.onmessage = (e) => this.#receiveFrame(stream, e.data);
+    socket.onerror = () => {}; // the close event follows
+    socket.onclose = () => {
+      if (this.#inbound.get(from) === stream) this.#inbound.delete(from);
+      closed();
+    };
+    return response;
+  }
+
+  /** One WebSocket message of a stream: one batch from the stream's peer. */
+  #receiveFrame(stream: InboundStream, data: unknown): void {
+    if (this.#closed !== undefined || stream.socket.readyState !== WebSocket.OPEN) return;
+    try {
+      if (!(data instanceof ArrayBuffer)) {
+        throw new RequestRejected(400, "bad_message", "Expected a binary message, got text");
+      }
+      const body = new Uint8Array(data);
+      const messages = decodeBatch(body);
+      this.#checkAddressed(messages, stream.from);
+      this.#delivered(stream.from, messages, body.length);
+    } catch (e) {
+      if (!(e instanceof RequestRejected || e instanceof MessageDecodeError)) throw e;
+      this.#totals.requestsRejected++;
+      this.#logRejected(
+        `stream/${stream.from}`,
+        `Closed the raft stream from node ${stream.from}: ${e.message}`,
+        false,
+      );
+      closeQuietly(
+        stream.socket,
+        STREAM_CLOSE_POLICY_VIOLATION,
+        e.message.slice(0, CLOSE_REASON_CHARS_MAX),
+      );
     }
   }
 
@@ -408,24 +531,27 @@ export class HttpTransport {
   #reject(req: Request, e: RequestRejected, headers: Record<string, string> = {}): Response {
     this.#totals.requestsRejected++;
     const from = req.headers.get(HEADER_FROM) ?? "?";
-    const key = `${e.code}/${from}`;
-    const now = Date.now();
-    const last = this.#rejectLoggedAt.get(key);
-    if (last === undefined || now - last >= REJECT_LOG_INTERVAL_MS) {
-      if (this.#rejectLoggedAt.size >= REJECT_LOG_KEYS_MAX) this.#rejectLoggedAt.clear();
-      this.#rejectLoggedAt.set(key, now);
-      const log = e.status >= 500 ? this.#logger.info : this.#logger.warn;
-      log.call(
-        this.#logger,
-        `Refused raft request ${req.method} ${new URL(req.url).pathname} from node ${from}: ` +
-          `${e.status} ${e.message}`,
-      );
-    }
+    this.#logRejected(
+      `${e.code}/${from}`,
+      `Refused raft request ${req.method} ${new URL(req.url).pathname} from node ${from}: ` +
+        `${e.status} ${e.message}`,
+      e.status >= 500,
+    );
     // Unread request bytes are left to the HTTP server, which discards them.
     return Response.json({ error: { code: e.code, message: e.message } }, {
       status: e.status,
       headers,
     });
+  }
+
+  /** Logs a refusal, at most once per REJECT_LOG_INTERVAL_MS for each `key`. */
+  #logRejected(key: string, line: string, info: boolean): void {
+    const now = Date.now();
+    const last = this.#rejectLoggedAt.get(key);
+    if (last !== undefined && now - last < REJECT_LOG_INTERVAL_MS) return;
+    if (this.#rejectLoggedAt.size >= REJECT_LOG_KEYS_MAX) this.#rejectLoggedAt.clear();
+    this.#rejectLoggedAt.set(key, now);
+    (info ? this.#logger.info : this.#logger.warn).call(this.#logger, line);
   }
 
   #reportSnapshot(id: number, status: SnapshotStatus): void {
@@ -459,10 +585,13 @@ export class HttpTransport {
         backoffMs: p.sender.backoffMs,
       });
     }
-    return { peers, ...this.#totals };
+    return { peers, ...this.#totals, streamsReceiving: this.#inbound.size };
   }
 
-  /** Stops every sender, aborts requests in flight and closes connections; idempotent. */
+  /**
+   * Stops every sender, aborts requests in flight, closes every stream (ours and the peers' to us,
+   * waiting a bounded time for their close handshakes) and closes connections; idempotent.
+   */
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;
@@ -472,8 +601,24 @@ export class HttpTransport {
     const stops: Promise<void>[] = [...this.#stopping];
     for (const p of this.#peers.values()) stops.push(p.sender.stop(), p.snapshots.stop());
     this.#peers.clear();
+    const inbound = [...this.#inbound.values()];
+    this.#inbound.clear();
+    for (const s of inbound) {
+      closeQuietly(s.socket, STREAM_CLOSE_GOING_AWAY, `node ${this.id} is shutting down`);
+    }
     await Promise.allSettled(stops);
+    await settleWithin(inbound.map((s) => s.closed), STREAM_CLOSE_WAIT_MS);
     this.#client.close();
+  }
+}
+
+/** Closes a socket unless it is already closing; a code the runtime refuses falls back to 1000. */
+function closeQuietly(socket: WebSocket, code: number, reason: string): void {
+  if (socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) return;
+  try {
+    socket.close(code, reason);
+  } catch {
+    socket.close();
   }
 }
 

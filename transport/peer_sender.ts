@@ -9,17 +9,10 @@
  * the peer; a success resets the backoff.
  */
 
-import assert from "node:assert/strict";
 import type { Logger } from "../raft/logger.ts";
 import type { Message } from "../raft/types.ts";
-import {
-  BATCH_MESSAGES_MAX,
-  encodeBatch,
-  encodedMessageSize,
-  ENTRIES_PER_BATCH_MAX,
-  ENTRIES_PER_MESSAGE_MAX,
-  MESSAGE_BYTES_MAX,
-} from "./codec.ts";
+import { encodeBatch } from "./codec.ts";
+import { MessageQueue, type Queued } from "./message_queue.ts";
 import { readTextPrefix } from "./body.ts";
 import { HEADER_CLUSTER_ID, HEADER_FROM, HEADER_TO, MESSAGES_PATH } from "./protocol.ts";
 
@@ -43,6 +36,23 @@ export interface PeerSenderLimits {
   backoffMaxMs: number;
 }
 
+/** What the transport needs of a peer's message sender: the POST pipeline or the stream. */
+export interface MessageSender {
+  readonly id: number;
+  readonly counters: PeerSendCounters;
+  /** The peer's base URL; setting it sends what follows to the new address. */
+  url: string;
+  readonly queuedMessages: number;
+  /** 0 while the peer is considered reachable, else the current backoff in ms. */
+  readonly backoffMs: number;
+  /** Queues `m`; false when it was dropped and raft should be told the peer is unreachable. */
+  enqueue(m: Message): boolean;
+  /** Starts sending what is queued; called once after a group of `enqueue` calls. */
+  pump(): void;
+  /** Drops the queue, ends every request or connection, and resolves once they have settled. */
+  stop(): Promise<void>;
+}
+
 /** Counters of one peer's outgoing messages; plain numbers for the metrics endpoint. */
 export interface PeerSendCounters {
   messagesSent: number;
@@ -52,15 +62,10 @@ export interface PeerSendCounters {
   sendFailures: number;
 }
 
-interface Queued {
-  message: Message;
-  bytes: number;
-}
-
 /** Longest response text kept for a log line. */
 const ERROR_TEXT_BYTES_MAX = 512;
 
-export class PeerSender {
+export class PeerSender implements MessageSender {
   readonly id: number;
   readonly counters: PeerSendCounters = {
     messagesSent: 0,
@@ -72,8 +77,7 @@ export class PeerSender {
   #url: string;
   #ctx: SenderContext;
   #limits: PeerSenderLimits;
-  #queue: Queued[] = [];
-  #queueBytes = 0;
+  #queue: MessageQueue;
   #inflight = new Set<Promise<void>>();
   #controllers = new Set<AbortController>();
   /** 0 while the peer is healthy, else the current backoff. */
@@ -86,6 +90,7 @@ export class PeerSender {
     this.#url = url;
     this.#ctx = ctx;
     this.#limits = limits;
+    this.#queue = new MessageQueue(limits);
   }
 
   get url(): string {
@@ -110,36 +115,13 @@ export class PeerSender {
    * told the peer is unreachable. Call `pump()` once after queueing a group of messages.
    */
   enqueue(m: Message): boolean {
-    if (this.#stopped || this.#backoffTimer !== undefined) {
-      this.counters.messagesDropped++;
-      return false;
-    }
-    let bytes: number;
-    try {
-      bytes = encodedMessageSize(m);
-    } catch (e) {
-      // A bug upstream (say, a negative index); raft recovers from a dropped message.
-      this.#ctx.logger.error(`Dropped raft message type ${m.type} to node ${this.id}: ${e}`);
-      this.counters.messagesDropped++;
-      return false;
-    }
-    if (bytes > MESSAGE_BYTES_MAX || m.entries.length > ENTRIES_PER_MESSAGE_MAX) {
-      this.#ctx.logger.error(
-        `Dropped raft message type ${m.type} to node ${this.id}: ${bytes} bytes and ` +
-          `${m.entries.length} entries exceed the wire limits`,
-      );
-      this.counters.messagesDropped++;
-      return false;
-    }
     if (
-      this.#queue.length >= this.#limits.queueMessagesMax ||
-      this.#queueBytes + bytes > this.#limits.queueBytesMax
+      this.#stopped || this.#backoffTimer !== undefined ||
+      !this.#queue.push(m, this.id, this.#ctx.logger)
     ) {
       this.counters.messagesDropped++;
       return false;
     }
-    this.#queue.push({ message: m, bytes });
-    this.#queueBytes += bytes;
     return true;
   }
 
@@ -149,7 +131,7 @@ export class PeerSender {
       !this.#stopped && this.#backoffTimer === undefined && this.#queue.length > 0 &&
       this.#inflight.size < this.#limits.inflightBatchesMax
     ) {
-      const batch = this.#takeBatch();
+      const batch = this.#queue.takeBatch();
       const p: Promise<void> = this.#post(batch).catch((e) => {
         this.#ctx.logger.error(`Raft batch to node ${this.id} failed unexpectedly: ${e}`);
       }).finally(() => {
@@ -158,37 +140,6 @@ export class PeerSender {
       });
       this.#inflight.add(p);
     }
-  }
-
-  /** Takes the oldest messages, in order, up to the batch bounds (always at least one). */
-  #takeBatch(): Queued[] {
-    let n = 0;
-    let bytes = 0;
-    let entries = 0;
-    const q = this.#queue;
-    while (n < q.length && n < BATCH_MESSAGES_MAX) {
-      const item = q[n]!;
-      const e = item.message.entries.length;
-      if (
-        n > 0 && (bytes + item.bytes > this.#limits.batchBytesMax ||
-          entries + e > ENTRIES_PER_BATCH_MAX)
-      ) break;
-      bytes += item.bytes;
-      entries += e;
-      n++;
-    }
-    assert(n > 0, "takeBatch on an empty queue");
-    let batch: Queued[];
-    if (n === q.length) {
-      batch = q;
-      this.#queue = [];
-    } else {
-      batch = q.splice(0, n);
-    }
-    this.#queueBytes -= bytes;
-    // Invariant: queueBytes is the sum of the encoded sizes still queued.
-    assert(this.#queueBytes >= 0 && (this.#queue.length > 0 || this.#queueBytes === 0));
-    return batch;
   }
 
   async #post(batch: Queued[]): Promise<void> {
@@ -245,11 +196,9 @@ export class PeerSender {
   }
 
   #onFailure(messages: number, reason: string): void {
-    const dropped = messages + this.#queue.length;
+    const dropped = messages + this.#queue.clear();
     this.counters.sendFailures++;
     this.counters.messagesDropped += dropped;
-    this.#queue = [];
-    this.#queueBytes = 0;
     const log = this.#backoffMs === 0 ? this.#ctx.logger.warn : this.#ctx.logger.debug;
     log.call(
       this.#ctx.logger,
@@ -272,9 +221,7 @@ export class PeerSender {
     this.#stopped = true;
     clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
-    this.counters.messagesDropped += this.#queue.length;
-    this.#queue = [];
-    this.#queueBytes = 0;
+    this.counters.messagesDropped += this.#queue.clear();
     for (const c of this.#controllers) c.abort(new Error("transport stopped"));
     await Promise.allSettled([...this.#inflight]);
   }

@@ -1,0 +1,252 @@
+/**
+ * The message stream to one peer: one long-lived WebSocket (`GET /raft/stream`, upgraded), as
+ * etcd's rafthttp keeps a stream per peer pair. The socket carries one direction only: we write
+ * batches, the peer never answers on it (its messages to us come on its own stream), so there is
+ * no request/response pairing and no round trip per batch.
+ *
+ * A bounded queue (the same bounds as the pipeline's) collects what `send()` hands over; `pump()`
+ * schedules one flush in a microtask, so the several `send()` calls of one Ready coalesce, and
+ * the flush writes everything queued as batches of at most `batchBytesMax`, one WebSocket message
+ * per batch. The socket is opened on demand, when there is something to send: while it connects,
+ * messages queue up to the bounds. If the socket's own buffer holds more than
+ * `STREAM_BUFFERED_BYTES_MAX` (the peer does not read), the queue is dropped and the peer reported
+ * unreachable rather than buffering without bound.
+ *
+ * A socket that fails to open within `requestTimeoutMs`, is refused, errs or closes marks the peer
+ * down: the queue is dropped (raft resends from its own log), `onUnreachable` is reported, and
+ * for a backoff period (50 ms doubling to 2 s) new messages are dropped at once. The first
+ * message after the backoff opens a new socket; opening resets the backoff.
+ */
+
+import assert from "node:assert/strict";
+import type { Message } from "../raft/types.ts";
+import { encodeBatch } from "./codec.ts";
+import { MessageQueue } from "./message_queue.ts";
+import type {
+  MessageSender,
+  PeerSendCounters,
+  PeerSenderLimits,
+  SenderContext,
+} from "./peer_sender.ts";
+import {
+  HEADER_CLUSTER_ID,
+  HEADER_FROM,
+  HEADER_TO,
+  STREAM_CLOSE_NORMAL,
+  STREAM_PATH,
+} from "./protocol.ts";
+
+/** Bytes the socket may hold unsent before the peer counts as not reading. */
+export const STREAM_BUFFERED_BYTES_MAX = 16 * 1024 * 1024;
+/** How long stop() waits for a socket's close handshake before giving up on it. */
+const CLOSE_WAIT_MS = 2000;
+
+export class StreamSender implements MessageSender {
+  readonly id: number;
+  readonly counters: PeerSendCounters = {
+    messagesSent: 0,
+    bytesSent: 0,
+    batchesSent: 0,
+    messagesDropped: 0,
+    sendFailures: 0,
+  };
+  #url: string;
+  #ctx: SenderContext;
+  #limits: PeerSenderLimits;
+  #queue: MessageQueue;
+  /** The current socket, connecting or open; undefined while there is none. */
+  #ws: WebSocket | undefined;
+  /** Every socket not yet closed (the current one and any being closed), to its close event. */
+  #closing = new Map<WebSocket, Promise<void>>();
+  #flushScheduled = false;
+  /** 0 while the peer is healthy, else the current backoff. */
+  #backoffMs = 0;
+  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+
+  constructor(id: number, url: string, ctx: SenderContext, limits: PeerSenderLimits) {
+    this.id = id;
+    this.#url = url;
+    this.#ctx = ctx;
+    this.#limits = limits;
+    this.#queue = new MessageQueue(limits);
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  /** Moves the peer: the current socket is closed and what follows goes to the new address. */
+  set url(url: string) {
+    if (url === this.#url) return;
+    this.#url = url;
+    const ws = this.#ws;
+    if (ws === undefined) return;
+    this.#ws = undefined;
+    ws.close(STREAM_CLOSE_NORMAL, "peer moved");
+    if (this.#queue.length > 0) this.pump();
+  }
+
+  get queuedMessages(): number {
+    return this.#queue.length;
+  }
+
+  get backoffMs(): number {
+    return this.#backoffMs;
+  }
+
+  enqueue(m: Message): boolean {
+    if (
+      this.#stopped || this.#backoffTimer !== undefined ||
+      !this.#queue.push(m, this.id, this.#ctx.logger)
+    ) {
+      this.counters.messagesDropped++;
+      return false;
+    }
+    return true;
+  }
+
+  pump(): void {
+    if (this.#stopped || this.#backoffTimer !== undefined || this.#queue.length === 0) return;
+    if (this.#ws === undefined) {
+      this.#connect();
+      return; // flushed on open
+    }
+    if (this.#ws.readyState === WebSocket.OPEN) this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Writes everything queued to the open socket, one WebSocket message per batch. */
+  #flush(): void {
+    const ws = this.#ws;
+    if (this.#stopped || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+    while (this.#queue.length > 0) {
+      if (ws.bufferedAmount > STREAM_BUFFERED_BYTES_MAX) {
+        this.#drop(`${ws.bufferedAmount} bytes are still unsent on the stream`);
+        return;
+      }
+      const batch = this.#queue.takeBatch();
+      // Sizes were computed at enqueue time; the encoder checks them again.
+      const bytes = encodeBatch(batch.map((q) => q.message), batch.map((q) => q.bytes));
+      ws.send(bytes);
+      this.counters.messagesSent += batch.length;
+      this.counters.bytesSent += bytes.length;
+      this.counters.batchesSent++;
+    }
+  }
+
+  #connect(): void {
+    assert(this.#ws === undefined && !this.#stopped && this.#backoffTimer === undefined);
+    const url = this.#url.replace(/^http/, "ws") + STREAM_PATH;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, {
+        headers: {
+          [HEADER_CLUSTER_ID]: this.#ctx.clusterId,
+          [HEADER_FROM]: String(this.#ctx.localId),
+          [HEADER_TO]: String(this.id),
+        },
+        client: this.#ctx.client,
+      });
+    } catch (e) {
+      // A URL the WebSocket constructor refuses; addPeer checked it is http(s).
+      this.#onFailure(`Cannot open ${url}: ${e}`);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.#ws = ws;
+    let reason: string | undefined;
+    const timer = setTimeout(() => {
+      reason = `not open after ${this.#limits.requestTimeoutMs} ms`;
+      ws.close();
+    }, this.#limits.requestTimeoutMs);
+    let closed!: () => void;
+    this.#closing.set(ws, new Promise<void>((resolve) => closed = resolve));
+    ws.onopen = () => {
+      clearTimeout(timer);
+      if (this.#ws !== ws) return;
+      if (this.#backoffMs !== 0) {
+        this.#ctx.logger.info(`Raft peer ${this.id} at ${this.#url} is reachable again`);
+        this.#backoffMs = 0;
+      }
+      this.#scheduleFlush();
+    };
+    ws.onerror = (e) => {
+      reason ??= e instanceof ErrorEvent ? e.message : "socket error";
+    };
+    // The peer never writes on our stream; anything it sends is ignored.
+    ws.onmessage = () => {};
+    ws.onclose = (e) => {
+      clearTimeout(timer);
+      this.#closing.delete(ws);
+      closed();
+      if (this.#ws !== ws || this.#stopped) return;
+      this.#ws = undefined;
+      this.#onFailure(
+        reason ?? `stream closed with code ${e.code}${e.reason === "" ? "" : ` (${e.reason})`}`,
+      );
+    };
+  }
+
+  /** Drops the queue and reports the peer, keeping the socket: it is open but not draining. */
+  #drop(reason: string): void {
+    const dropped = this.#queue.clear();
+    this.counters.sendFailures++;
+    this.counters.messagesDropped += dropped;
+    this.#ctx.logger.warn(
+      `Cannot send raft messages to node ${this.id} at ${this.#url}: ${reason}; dropped ${dropped}`,
+    );
+    this.#ctx.reportUnreachable(this.id);
+  }
+
+  #onFailure(reason: string): void {
+    const dropped = this.#queue.clear();
+    this.counters.sendFailures++;
+    this.counters.messagesDropped += dropped;
+    const log = this.#backoffMs === 0 ? this.#ctx.logger.warn : this.#ctx.logger.debug;
+    log.call(
+      this.#ctx.logger,
+      `Raft stream to node ${this.id} at ${this.#url} failed: ${reason}; dropped ${dropped}`,
+    );
+    this.#ctx.reportUnreachable(this.id);
+    this.#backoffMs = this.#backoffMs === 0
+      ? this.#limits.backoffMinMs
+      : Math.min(this.#backoffMs * 2, this.#limits.backoffMaxMs);
+    this.#backoffTimer = setTimeout(() => {
+      this.#backoffTimer = undefined;
+      this.pump();
+    }, this.#backoffMs);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#backoffTimer);
+    this.#backoffTimer = undefined;
+    this.counters.messagesDropped += this.#queue.clear();
+    this.#ws = undefined;
+    for (const ws of this.#closing.keys()) {
+      if (ws.readyState !== WebSocket.CLOSED) ws.close(STREAM_CLOSE_NORMAL, "transport stopped");
+    }
+    await settleWithin([...this.#closing.values()], CLOSE_WAIT_MS);
+  }
+}
+
+/** Waits for `promises` to settle, or `ms` at most (a peer that never completes a close). */
+export async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  if (promises.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  try {
+    await Promise.race([Promise.allSettled(promises), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
