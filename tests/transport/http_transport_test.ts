@@ -50,43 +50,54 @@ function byId(nodes: TestNode[], id: number): TestNode {
   return n;
 }
 
-Deno.test("three transports exchange messages, in order per peer, over loopback", async () => {
-  const nodes = startNodes([1, 2, 3]);
-  try {
-    const [n1, n2, n3] = [byId(nodes, 1), byId(nodes, 2), byId(nodes, 3)];
-    const sent: Message[] = [];
-    for (let i = 0; i < 200; i++) {
-      const batch = [append(1, 2, i * 4, 4), append(1, 3, i * 4, 4)];
-      sent.push(...batch);
-      n1.transport.send(batch);
-    }
-    n2.transport.send([heartbeat(2, 1)]);
-    n3.transport.send([heartbeat(3, 1), heartbeat(3, 2)]);
-    await until(() => n2.received.length === 201 && n3.received.length === 200, "deliveries");
-    await until(() => n1.received.length === 2, "replies");
-    // The sender counts a batch once its response arrives, which is after delivery.
-    const sentTo = (id: number) => n1.transport.stats().peers.find((p) => p.id === id);
-    await until(() => sentTo(2)?.messagesSent === 200, "sender counters");
-    assert.deepStrictEqual(n2.received.filter((m) => m.from === 1), sent.filter((m) => m.to === 2));
-    assert.deepStrictEqual(n3.received, sent.filter((m) => m.to === 3));
-    assert.deepStrictEqual(n2.received.filter((m) => m.from === 3), [heartbeat(3, 2)]);
+for (const stream of [true, false]) {
+  const over = stream ? "streams" : "POST batches";
+  Deno.test(`three transports exchange messages, in order per peer, over loopback ${over}`, async () => {
+    const nodes = startNodes([1, 2, 3], { stream });
+    try {
+      const [n1, n2, n3] = [byId(nodes, 1), byId(nodes, 2), byId(nodes, 3)];
+      const sent: Message[] = [];
+      for (let i = 0; i < 200; i++) {
+        const batch = [append(1, 2, i * 4, 4), append(1, 3, i * 4, 4)];
+        sent.push(...batch);
+        n1.transport.send(batch);
+      }
+      n2.transport.send([heartbeat(2, 1)]);
+      n3.transport.send([heartbeat(3, 1), heartbeat(3, 2)]);
+      await until(() => n2.received.length === 201 && n3.received.length === 200, "deliveries");
+      await until(() => n1.received.length === 2, "replies");
+      // The pipeline counts a batch once its response arrives, which is after delivery.
+      const sentTo = (id: number) => n1.transport.stats().peers.find((p) => p.id === id);
+      await until(() => sentTo(2)?.messagesSent === 200, "sender counters");
+      assert.deepStrictEqual(
+        n2.received.filter((m) => m.from === 1),
+        sent.filter((m) => m.to === 2),
+      );
+      assert.deepStrictEqual(n3.received, sent.filter((m) => m.to === 3));
+      assert.deepStrictEqual(n2.received.filter((m) => m.from === 3), [heartbeat(3, 2)]);
 
-    const s1 = n1.transport.stats();
-    const to2 = s1.peers.find((p) => p.id === 2);
-    assert.ok(to2);
-    assert.equal(to2.messagesSent, 200);
-    assert.equal(to2.messagesDropped, 0);
-    assert.equal(to2.sendFailures, 0);
-    assert.equal(to2.messagesReceived, 1);
-    assert.ok(to2.batchesSent >= 1 && to2.batchesSent <= 200);
-    const s2 = n2.transport.stats();
-    assert.equal(s2.messagesReceived, 201);
-    assert.equal(s2.peers.find((p) => p.id === 1)?.bytesReceived, to2.bytesSent);
-    assert.deepStrictEqual([n1, n2, n3].map((n) => n.unreachable.length), [0, 0, 0]);
-  } finally {
-    await stopNodes(nodes);
-  }
-});
+      const s1 = n1.transport.stats();
+      const to2 = s1.peers.find((p) => p.id === 2);
+      assert.ok(to2);
+      assert.equal(to2.messagesSent, 200);
+      assert.equal(to2.messagesDropped, 0);
+      assert.equal(to2.sendFailures, 0);
+      assert.equal(to2.messagesReceived, 1);
+      assert.ok(to2.batchesSent >= 1 && to2.batchesSent <= 200);
+      const s2 = n2.transport.stats();
+      assert.equal(s2.messagesReceived, 201);
+      assert.equal(s2.peers.find((p) => p.id === 1)?.bytesReceived, to2.bytesSent);
+      assert.deepStrictEqual([n1, n2, n3].map((n) => n.unreachable.length), [0, 0, 0]);
+      // One stream per peer that sent: 2 -> 1, 3 -> 1, 1 -> 2, 3 -> 2 and 1 -> 3.
+      assert.deepStrictEqual(
+        [n1, n2, n3].map((n) => n.transport.stats().streamsReceiving),
+        stream ? [2, 2, 1] : [0, 0, 0],
+      );
+    } finally {
+      await stopNodes(nodes);
+    }
+  });
+}
 
 Deno.test("a 48 MiB snapshot goes on its own route and reports Finish; heartbeats still flow", async () => {
   const nodes = startNodes([1, 2]);
@@ -241,9 +252,9 @@ Deno.test("a peer that goes down is reported unreachable; messages flow again on
   }
 });
 
-Deno.test("a full queue drops messages at once and reports the peer unreachable", async () => {
+Deno.test("a full queue drops messages at once and reports the peer unreachable (POST batches)", async () => {
   const paused = pausedPeer();
-  const [n1] = startNodes([1], { queueMessagesMax: 8 });
+  const [n1] = startNodes([1], { queueMessagesMax: 8, stream: false });
   assert.ok(n1);
   try {
     n1.transport.addPeer(2, paused.url);
@@ -263,9 +274,40 @@ Deno.test("a full queue drops messages at once and reports the peer unreachable"
   }
 });
 
+Deno.test("a full queue drops messages at once while the stream connects, without blocking", async () => {
+  const paused = pausedPeer(); // accepts the connection, never answers the upgrade
+  const [n1] = startNodes([1], { queueMessagesMax: 8, queueBytesMax: 1 << 20 });
+  assert.ok(n1);
+  try {
+    n1.transport.addPeer(2, paused.url);
+    n1.transport.send([heartbeat(1, 2)]); // opens the stream, which hangs while connecting
+    await until(() => paused.requests() === 1, "upgrade request sent");
+    const burst = Array.from({ length: 20 }, (_, i) => heartbeat(1, 2, i));
+    const started = performance.now();
+    n1.transport.send(burst); // returns at once: 7 more queued, 13 dropped
+    assert.ok(performance.now() - started < 50, "send() blocked");
+    let stats = n1.transport.stats().peers[0]!;
+    assert.equal(stats.queuedMessages, 8);
+    assert.equal(stats.messagesDropped, 13);
+    // The byte bound too: one large append does not fit the remaining bytes.
+    n1.transport.removePeer(2);
+    n1.transport.addPeer(2, paused.url);
+    n1.transport.send([append(1, 2, 0, 1, 600_000), append(1, 2, 1, 1, 600_000)]);
+    stats = n1.transport.stats().peers[0]!;
+    assert.equal(stats.queuedMessages, 1);
+    assert.equal(stats.messagesDropped, 1);
+    await until(() => n1.unreachable.length >= 1, "unreachable report");
+    assert.ok(n1.unreachable.every((id) => id === 2));
+  } finally {
+    await n1.transport.close();
+    await n1.server.shutdown();
+    await paused.stop();
+  }
+});
+
 Deno.test("a paused peer times out the batch, which is dropped and reported", async () => {
   const paused = pausedPeer();
-  const [n1] = startNodes([1], { requestTimeoutMs: 100, backoffMinMs: 10 });
+  const [n1] = startNodes([1], { requestTimeoutMs: 100, backoffMinMs: 10, stream: false });
   assert.ok(n1);
   try {
     n1.transport.addPeer(2, paused.url);
@@ -479,7 +521,7 @@ Deno.test("an invalid message is dropped and logged, and a throwing onMessage do
 });
 
 Deno.test("with two batches in flight per peer every message still arrives exactly once", async () => {
-  const nodes = startNodes([1, 2], { inflightBatchesMax: 2, batchBytesMax: 2048 });
+  const nodes = startNodes([1, 2], { inflightBatchesMax: 2, batchBytesMax: 2048, stream: false });
   const [n1, n2] = [byId(nodes, 1), byId(nodes, 2)];
   try {
     for (let i = 0; i < 100; i++) n1.transport.send([append(1, 2, i * 2, 2, 100)]);
