@@ -31,6 +31,8 @@ export const RAFTKV_SNAPSHOT_COUNT = 10000;
 const NODES = 3;
 
 export interface RaftkvOptions {
+  /** Copy of the source tree to run (see snapshotSource); default the repository itself. */
+  source?: { dir: string; version: string };
   /** Entry file relative to the repository root (default main.ts). */
   main?: string;
   /** Added to every port (default 0: 12379/12380, 22379/22380, 32379/32380). */
@@ -61,6 +63,7 @@ export class RaftkvCluster implements BenchCluster {
   readonly version: string;
   #root: string;
   #main: string;
+  #sourceDir: string;
   #offset: number;
   #nodes: Node[] = [];
 
@@ -68,17 +71,20 @@ export class RaftkvCluster implements BenchCluster {
     this.#root = root;
     this.version = version;
     this.#main = options.main ?? "main.ts";
+    this.#sourceDir = options.source?.dir ?? REPO_ROOT;
     this.#offset = options.portOffset ?? 0;
   }
 
   static async start(root: string, options: RaftkvOptions = {}): Promise<RaftkvCluster> {
     const main = options.main ?? "main.ts";
+    const dir = options.source?.dir ?? REPO_ROOT;
     try {
-      await Deno.stat(`${REPO_ROOT}/${main}`);
+      await Deno.stat(`${dir}/${main}`);
     } catch {
-      throw new Error(`Cannot start raftkv: ${REPO_ROOT}/${main} does not exist yet`);
+      throw new Error(`Cannot start raftkv: ${dir}/${main} does not exist`);
     }
-    const cluster = new RaftkvCluster(root, await raftkvVersion(), options);
+    const version = options.source?.version ?? await raftkvVersion();
+    const cluster = new RaftkvCluster(root, version, options);
     for (let slot = 1; slot <= NODES; slot++) {
       await assertPortFree(cluster.#clientPort(slot), "raftkv");
       await assertPortFree(cluster.#peerPort(slot), "raftkv");
@@ -129,7 +135,7 @@ export class RaftkvCluster implements BenchCluster {
       name: `raftkv node ${slot}`,
       cmd: Deno.execPath(),
       args,
-      cwd: REPO_ROOT,
+      cwd: this.#sourceDir,
       logFile: `${this.#root}/raftkv-${slot}.log`,
     });
     const node: Node = { slot, dataDir, proc, args };
@@ -336,4 +342,40 @@ export async function raftkvVersion(): Promise<string> {
   } catch {
     return "unknown commit";
   }
+}
+
+/** Bound on the files copied by snapshotSource. */
+const SOURCE_FILES_MAX = 10_000;
+
+/**
+ * Copies the working tree (tracked and untracked files that git does not ignore) to `dest`, so
+ * that every node of a run, including nodes started half an hour later, runs the same code while
+ * other developers keep editing the repository.
+ */
+export async function snapshotSource(dest: string): Promise<{ dir: string; version: string }> {
+  const version = await raftkvVersion();
+  const list = await runCommand("git", [
+    "-C",
+    REPO_ROOT,
+    "ls-files",
+    "-z",
+    "--cached",
+    "--others",
+    "--exclude-standard",
+  ]);
+  const files = list.split("\0").filter((f) => f !== "");
+  if (files.length > SOURCE_FILES_MAX) {
+    throw new RangeError(
+      `Cannot copy the source tree: ${files.length} files (max ${SOURCE_FILES_MAX})`,
+    );
+  }
+  for (const rel of files) {
+    const from = `${REPO_ROOT}/${rel}`;
+    const info = await Deno.stat(from).catch(() => undefined);
+    if (info === undefined || !info.isFile) continue; // deleted in the working tree
+    const to = `${dest}/${rel}`;
+    await Deno.mkdir(to.slice(0, to.lastIndexOf("/")), { recursive: true });
+    await Deno.copyFile(from, to);
+  }
+  return { dir: dest, version };
 }

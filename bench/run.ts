@@ -26,8 +26,8 @@ import {
 import {
   RAFTKV_SNAPSHOT_COUNT,
   RaftkvCluster,
-  raftkvVersion,
   REPO_ROOT,
+  snapshotSource,
 } from "./raftkv_cluster.ts";
 import {
   formatReport,
@@ -392,10 +392,13 @@ async function measurePoint(
 
 type AnyCluster = RaftkvCluster | EtcdCluster;
 
+type Source = { dir: string; version: string } | undefined;
+
 async function startClusters(
   opts: Options,
   root: string,
   notes: string[],
+  source: Source,
 ): Promise<AnyCluster[]> {
   const clusters: AnyCluster[] = [];
   if (opts.systems.includes("raftkv")) {
@@ -403,7 +406,11 @@ async function startClusters(
     const dir = `${root}/raftkv`;
     await Deno.mkdir(dir);
     clusters.push(
-      await RaftkvCluster.start(dir, { main: opts.raftkvMain, portOffset: opts.raftkvPortOffset }),
+      await RaftkvCluster.start(dir, {
+        main: opts.raftkvMain,
+        portOffset: opts.raftkvPortOffset,
+        ...(source === undefined ? {} : { source }),
+      }),
     );
   }
   if (opts.systems.includes("etcd")) {
@@ -424,8 +431,13 @@ async function startClusters(
   return clusters;
 }
 
-async function runPoints(opts: Options, root: string, notes: string[]): Promise<PointResult[]> {
-  const clusters = await startClusters(opts, root, notes);
+async function runPoints(
+  opts: Options,
+  root: string,
+  notes: string[],
+  source: Source,
+): Promise<PointResult[]> {
+  const clusters = await startClusters(opts, root, notes, source);
   const points: PointResult[] = [];
   try {
     const failed = new Set<string>();
@@ -690,7 +702,12 @@ async function runScaleFor(
   return result;
 }
 
-async function runScale(opts: Options, root: string, notes: string[]): Promise<ScaleResult[]> {
+async function runScale(
+  opts: Options,
+  root: string,
+  notes: string[],
+  source: Source,
+): Promise<ScaleResult[]> {
   const results: ScaleResult[] = [];
   // One system at a time: a million keys each, and neither disturbs the other's measurements.
   for (const system of opts.systems) {
@@ -703,6 +720,7 @@ async function runScale(opts: Options, root: string, notes: string[]): Promise<S
       cluster = await RaftkvCluster.start(dir, {
         main: opts.raftkvMain,
         portOffset: opts.raftkvPortOffset,
+        ...(source === undefined ? {} : { source }),
       });
     } else {
       const version = await etcdVersion();
@@ -760,15 +778,20 @@ async function main(argv: string[]): Promise<number> {
   log(`working in ${tmp.path}${opts.keep ? " (kept)" : ""}; load average ${loadStart}`);
   let report: string;
   try {
-    const points = opts.scale ? undefined : await runPoints(opts, tmp.path, notes);
-    const scale = opts.scale ? await runScale(opts, tmp.path, notes) : undefined;
+    // One copy of the raftkv sources for the whole run: the repository keeps changing under us.
+    const source: Source = opts.systems.includes("raftkv")
+      ? await snapshotSource(`${tmp.path}/raftkv-src`)
+      : undefined;
+    if (source !== undefined) log(`raftkv ${source.version} copied to ${source.dir}`);
+    const points = opts.scale ? undefined : await runPoints(opts, tmp.path, notes, source);
+    const scale = opts.scale ? await runScale(opts, tmp.path, notes, source) : undefined;
     const machineEnd = machineCpuSeconds();
     const machine = machineInfo();
     const info: RunInfo = {
       date: started.toISOString().replace(/\.\d+Z$/, "Z"),
       command: ["deno task bench", ...argv].join(" "),
       denoVersion: Deno.version.deno,
-      raftkvVersion: opts.systems.includes("raftkv") ? await raftkvVersion() : undefined,
+      raftkvVersion: source?.version,
       etcdVersion: opts.systems.includes("etcd") ? await etcdVersion() : undefined,
       wrkVersion: await wrkVersion(),
       cpus: machine.cpus,
