@@ -254,6 +254,7 @@ export class Simulation {
   readonly #maxSizePerMsg: number;
   readonly #flakySnapshots: boolean;
   readonly #refreshSnapshots: boolean;
+  readonly #sameObjectDups: boolean;
   readonly #weights: Record<Action, number>;
   readonly #weightsTotal: number;
   /** Small limits on some runs exercise paginated Readys, dropped proposals, byte windows. */
@@ -301,6 +302,7 @@ export class Simulation {
     if (this.#weightsTotal <= 0) throw new RangeError("Cannot simulate: all weights are zero");
     this.#flakySnapshots = this.#rng.chance(0.3);
     this.#refreshSnapshots = this.#rng.chance(0.5);
+    this.#sameObjectDups = this.#rng.chance(0.5);
     this.#limits = this.#rng.chance(0.3)
       ? {
         maxCommittedSizePerReady: this.#rng.pick([1, 200]),
@@ -528,9 +530,11 @@ export class Simulation {
       return;
     }
     if (faulty && this.#queue.length < QUEUE_MESSAGES_MAX && this.#rng.chance(this.#dupRate)) {
-      // A copy, as a real network delivers decoded bytes: raft may keep (and a leader assigns
-      // index and term in place to) the entries of a message it steps.
-      this.#queue.push({ ...m, entries: m.entries.map((e) => ({ ...e })) });
+      // A copy, as a real network delivers decoded bytes; on some runs the very same object,
+      // as an in-process transport might (the core must not alter a message it steps: e22b893).
+      this.#queue.push(
+        this.#sameObjectDups ? m : { ...m, entries: m.entries.map((e) => ({ ...e })) },
+      );
     }
     this.stats.delivered++;
     this.#note(`deliver ${describe(m)}`);
