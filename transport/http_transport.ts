@@ -5,8 +5,7 @@
  * the server mounts on its peer port for every route:
  *
  *   GET  /raft/stream     WebSocket upgrade -> 101; then each binary WebSocket message is one
- *                         batch (codec.ts) from the connecting peer, acknowledged by a 1-byte
- *                         binary message (protocol.ts)
+ *                         batch (codec.ts) from the connecting peer, nothing is ever sent back
  *   POST /raft/messages   body: a batch (codec.ts), at most 64 MiB   -> 204
  *   POST /raft/snapshot   body: one MsgSnap, at most 1 GiB            -> 204 once raft has it
  *
@@ -128,8 +127,6 @@ const REJECT_LOG_KEYS_MAX = 256;
 const STREAM_CLOSE_WAIT_MS = 2000;
 /** The longest close reason RFC 6455 allows is 123 bytes; ours are ASCII. */
 const CLOSE_REASON_CHARS_MAX = 120;
-/** The acknowledgement of one batch on a stream. */
-const STREAM_ACK_ONE = new Uint8Array([1]);
 
 /** A stream a peer opened to us. */
 interface InboundStream {
@@ -411,8 +408,6 @@ export class HttpTransport {
       const messages = decodeBatch(body);
       this.#checkAddressed(messages, stream.from);
       this.#delivered(stream.from, messages, body.length);
-      // Acknowledge at once: the sender counts on it (see stream_sender.ts).
-      stream.socket.send(STREAM_ACK_ONE);
     } catch (e) {
       if (!(e instanceof RequestRejected || e instanceof MessageDecodeError)) throw e;
       this.#totals.requestsRejected++;

@@ -2,14 +2,8 @@
 
 export const MESSAGES_PATH = "/raft/messages";
 export const SNAPSHOT_PATH = "/raft/snapshot";
-/**
- * GET with a WebSocket upgrade: the long-lived stream of raft messages from one peer. The peer
- * writes batches (codec.ts), one per binary WebSocket message; the receiver answers each batch it
- * delivered with a binary message of one byte, the number of batches it acknowledges (1 to
- * STREAM_ACK_BATCHES_MAX). Text messages are refused either way.
- */
+/** GET with a WebSocket upgrade: the long-lived stream of raft messages from one peer. */
 export const STREAM_PATH = "/raft/stream";
-export const STREAM_ACK_BATCHES_MAX = 127;
 
 export const HEADER_CLUSTER_ID = "x-raftkv-cluster-id";
 export const HEADER_FROM = "x-raftkv-from";
