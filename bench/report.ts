@@ -97,7 +97,9 @@ export function formatRatio(a: number | undefined, b: number | undefined): strin
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) {
     return "n/a";
   }
-  return `${formatNumber(a / b)}×`;
+  const r = a / b;
+  // Two decimals across the usual range, so 0.996 reads 1.00× rather than 1.0×.
+  return `${r >= 0.1 && r < 100 ? r.toFixed(2) : formatNumber(r)}×`;
 }
 
 /** Counts as integers; "n/a" when missing. */

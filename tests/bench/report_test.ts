@@ -53,6 +53,8 @@ Deno.test("numbers: integers from 1000 up, three significant digits below, n/a w
 Deno.test("ratios divide raftkv by etcd and refuse a zero divisor", () => {
   equal(formatRatio(500, 1000), "0.50×");
   equal(formatRatio(3000, 1000), "3.00×");
+  equal(formatRatio(0.9996, 1), "1.00×");
+  equal(formatRatio(10.66, 1), "10.66×");
   equal(formatRatio(1, 0), "n/a");
   equal(formatRatio(undefined, 1), "n/a");
 });
