@@ -47,8 +47,10 @@ export {
   type RangeResult,
   SNAPSHOT_SLICE_MS_DEFAULT,
   type StoredValue,
+  verifyKvImage,
 } from "./store.ts";
 export type { KvSnapshotJob } from "./snapshot_job.ts";
+export { KvChangesCorruptError } from "./changes.ts";
 export { binaryToBytes, bytesToBinary } from "./keys.ts";
 export type {
   ClusterInfo,

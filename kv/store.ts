@@ -27,6 +27,7 @@
 import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
 import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX, type KvCommand } from "./command.ts";
+import { decodeChanges, encodeChanges, KvChangesCorruptError } from "./changes.ts";
 import { bytesToBinary, writeBinary } from "./keys.ts";
 import {
   assert,
@@ -106,6 +107,24 @@ export const SNAPSHOT_SLICE_MS_DEFAULT = 5;
  */
 const SNAPSHOT_STEP_ITEMS = 128;
 
+/**
+ * Checks a snapshot image's header and CRC without decoding it (one native CRC pass): throws
+ * `KvSnapshotCorruptError`. `restore` checks the rest.
+ */
+export function verifyKvImage(data: Uint8Array): void {
+  const fail = (why: string): never => {
+    throw new KvSnapshotCorruptError(`Cannot restore KV snapshot of ${data.length} bytes: ${why}`);
+  };
+  if (data.length < SNAPSHOT_HEADER_BYTES + 4) fail("shorter than its header");
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (view.getUint32(0) !== SNAPSHOT_MAGIC) fail("bad magic");
+  if (data[4] !== SNAPSHOT_VERSION) fail(`unknown version ${data[4]}`);
+  const end = data.length - 4;
+  const stored = view.getUint32(end);
+  const actual = crc32(data.subarray(0, end));
+  if (stored !== actual) fail(`CRC mismatch (stored ${stored}, computed ${actual})`);
+}
+
 export class KvStore {
   #map = new Map<string, Slot>();
   /** The same Slot objects as `#map`, in key order. */
@@ -120,6 +139,9 @@ export class KvStore {
    */
   #snapshotOverlay: Map<Slot, Slot> | undefined;
   #snapshotIndex = 0;
+  /** Keys written (put or deleted) since `#changesSince`: what `takeChanges()` encodes. */
+  #changed = new Set<string>();
+  #changesSince = 0;
 
   constructor(options?: { rangeBytesMax?: number }) {
     this.#rangeBytesMax = options?.rangeBytesMax ?? RANGE_BYTES_MAX_DEFAULT;
@@ -190,6 +212,7 @@ export class KvStore {
         current.value = value;
         current.revision = index;
       }
+      this.#changed.add(key);
       return { ok: true, revision: index };
     }
     assert(cmd.op === "delete", `unknown op ${String(cmd.op)}`);
@@ -198,7 +221,76 @@ export class KvStore {
     this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + current.value.length;
     const removed = this.#sorted.delete(key);
     assert(removed, "a key in the map was missing from the sorted index");
+    this.#changed.add(key);
     return { ok: true, revision: index, deleted: true };
+  }
+
+  /** The applied index the tracked changes start from (see `takeChanges`). */
+  get changesSince(): number {
+    return this.#changesSince;
+  }
+
+  /** The number of keys written since `changesSince`. */
+  get changedKeys(): number {
+    return this.#changed.size;
+  }
+
+  /** Forgets the tracked changes: tracking starts again at `appliedIndex`. */
+  resetChanges(): void {
+    this.#changed = new Set();
+    this.#changesSince = this.#appliedIndex;
+  }
+
+  /**
+   * The keys written since `changesSince`, as a change set (format in changes.ts) from
+   * `changesSince` to `appliedIndex`, then `resetChanges()`. Synchronous: it costs what was
+   * written, not the size of the store.
+   */
+  takeChanges(): Uint8Array {
+    const data = encodeChanges(
+      this.#changesSince,
+      this.#appliedIndex,
+      this.#changed,
+      (key) => this.#map.get(key),
+    );
+    this.resetChanges();
+    return data;
+  }
+
+  /**
+   * Replays a change set from `takeChanges()` over this state, which must be the one as of its
+   * `fromIndex`; afterwards the state is as of its `toIndex`, and changes are tracked from there.
+   * Throws `KvChangesCorruptError` (and changes nothing) when `data` is malformed or starts at
+   * another index. Not while a snapshot job runs.
+   */
+  applyChanges(data: Uint8Array): void {
+    const decoded = decodeChanges(data);
+    if (decoded.fromIndex !== this.#appliedIndex) {
+      throw new KvChangesCorruptError(
+        `Cannot apply KV changes from index ${decoded.fromIndex}: the store is at ${this.#appliedIndex}`,
+      );
+    }
+    assert(this.#snapshotOverlay === undefined, "changes applied while a snapshot job runs");
+    for (const { key, slot } of decoded.changes) {
+      const current = this.#map.get(key);
+      if (slot === undefined) {
+        // Written and then deleted in the interval: it may have been absent before, too.
+        if (current === undefined) continue;
+        this.#map.delete(key);
+        this.#sorted.delete(key);
+        this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + current.value.length;
+      } else if (current === undefined) {
+        this.#map.set(key, slot);
+        this.#sorted.add(key, slot);
+        this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + slot.value.length;
+      } else {
+        this.#dataBytes += slot.value.length - current.value.length;
+        current.value = slot.value;
+        current.revision = slot.revision;
+      }
+    }
+    this.#appliedIndex = decoded.toIndex;
+    this.resetChanges();
   }
 
   /** Records that entry `index` carried no KV command (empty entry, conf change). */
@@ -281,7 +373,7 @@ export class KvStore {
    * this throws while one is active (complete or `abort()` it first). `restore()` lets a running
    * job go on by itself: it still produces the snapshot as of its index.
    */
-  beginSnapshot(): KvSnapshotJob {
+  beginSnapshot(options?: { resetChanges?: boolean }): KvSnapshotJob {
     if (this.#snapshotOverlay !== undefined) {
       throw new Error(
         `Cannot begin a KV snapshot at index ${this.#appliedIndex}: the one begun at index ` +
@@ -307,6 +399,7 @@ export class KvStore {
     });
     this.#snapshotOverlay = overlay;
     this.#snapshotIndex = this.#appliedIndex;
+    if (options?.resetChanges) this.resetChanges();
     return job;
   }
 
@@ -317,13 +410,13 @@ export class KvStore {
    * the applied index when this was called. Throws, like `beginSnapshot()`, if a job is active.
    */
   async snapshotAsync(
-    options?: { sliceMs?: number },
+    options?: { sliceMs?: number; resetChanges?: boolean },
   ): Promise<{ index: number; data: Uint8Array }> {
     const sliceMs = options?.sliceMs ?? SNAPSHOT_SLICE_MS_DEFAULT;
     if (!(sliceMs > 0 && sliceMs <= 1000)) {
       throw new RangeError(`Snapshot slice of ${sliceMs} ms is not in (0, 1000]`);
     }
-    const job = this.beginSnapshot();
+    const job = this.beginSnapshot({ resetChanges: options?.resetChanges ?? false });
     try {
       // Bounded: each step encodes at least one key, so there are at most `size` + 1 steps.
       for (;;) {
@@ -349,14 +442,9 @@ export class KvStore {
         `Cannot restore KV snapshot of ${data.length} bytes: ${why}`,
       );
     };
-    if (data.length < SNAPSHOT_HEADER_BYTES + 4) fail("shorter than its header");
+    verifyKvImage(data);
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    if (view.getUint32(0) !== SNAPSHOT_MAGIC) fail("bad magic");
-    if (data[4] !== SNAPSHOT_VERSION) fail(`unknown version ${data[4]}`);
     const end = data.length - 4;
-    const stored = view.getUint32(end);
-    const actual = crc32(data.subarray(0, end));
-    if (stored !== actual) fail(`CRC mismatch (stored ${stored}, computed ${actual})`);
     const getU64 = (at: number): number => {
       const hi = view.getUint32(at);
       if (hi >= 2 ** 21) fail(`u64 at byte ${at} is not a safe integer`);
@@ -408,5 +496,6 @@ export class KvStore {
     this.#appliedIndex = appliedIndex;
     // Every byte was accounted for above, so a snapshot of this state has exactly this size.
     this.#dataBytes = data.length;
+    this.resetChanges();
   }
 }

@@ -12,8 +12,10 @@
  *  5. a follower sends its messages now, after its sync: an acknowledgement means "on disk";
  *  6. apply the other committed entries and conf changes, answer waiting writes and reads: a write
  *     is answered only once it is on a quorum's disks, this node's included;
- *  7. every `snapshotCount` applied entries, start a snapshot beside the loop; mark a finished one
- *     in the WAL, compact MemoryStorage, release WAL segments;
+ *  7. every `snapshotCount` applied entries, take a snapshot: the keys changed since the last one
+ *     (at once), or now and then an image of the whole store (beside the loop; see
+ *     snapshot_chain.ts); mark a finished one in the WAL, compact MemoryStorage, release WAL
+ *     segments and snapshot files no chain needs;
  *  8. `advance()`.
  */
 import {
@@ -27,6 +29,7 @@ import {
   type Logger,
   MemoryStorage,
   type Message,
+  MessageType,
   Node,
   type Ready,
   SnapOutOfDateError,
@@ -39,13 +42,21 @@ import type { Snapshotter } from "../snap/mod.ts";
 import { decodeCommand, type KvResult, KvStore } from "../kv/mod.ts";
 import type { HttpTransport } from "../transport/mod.ts";
 import { decodeConfChangeContext, type Member, Members } from "./members.ts";
-import { decodeSnapshotData, encodeSnapshotData } from "./snapshot_data.ts";
+import { checkSnapshotImage, decodeSnapshotData, encodeSnapshotData } from "./snapshot_data.ts";
+import { type ChainLink, SnapshotChain } from "./snapshot_chain.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { WaitRegistry } from "./wait.ts";
 import { ReadIndexBatcher } from "./read_index.ts";
 
 /** Entries kept in memory behind a snapshot, so a slow follower catches up by log, not snapshot. */
 const CATCH_UP_ENTRIES_MAX = 5000;
+/**
+ * Changed keys above which a snapshot is an image rather than a change set: a change set is
+ * encoded in one go on the loop, an image in slices beside it.
+ */
+const CHANGED_KEYS_MAX = 100_000;
+/** Raft storage keeps snapshot metadata only: the data lives in snap/ and in the store. */
+const NO_DATA = new Uint8Array();
 
 /** What a waiting conf change learns once its entry applies. */
 export type ConfChangeResult = { ok: true; members: Member[] } | { ok: false; reason: string };
@@ -64,6 +75,8 @@ export interface RaftServerOptions {
   bootstrapURLs: Map<number, string>;
   appliedIndex: number;
   snapshotIndex: number;
+  /** The snapshot files the recovered state came from (empty for none). */
+  snapshotChain: SnapshotChain;
   /** The configuration as of `appliedIndex` (from the snapshot, or empty). */
   confState: ConfState;
   snapshotCount: number;
@@ -104,7 +117,14 @@ export class RaftServer {
   /** The last index written to the WAL: entries up to it survive a crash of this node. */
   #persistedIndex: number;
   /** A snapshot whose file is written, waiting for the loop to put its marker in the WAL. */
-  #snapshotSaved: { index: number; term: number; bytes: number; started: number } | undefined;
+  #snapshotSaved: { link: ChainLink; started: number } | undefined;
+  /** The chain of the newest snapshot marked in the WAL, and the one before its image. */
+  #chain: SnapshotChain;
+  #previousChain = new SnapshotChain();
+  /** A failed snapshot lost the store's record of changes: the next one must be an image. */
+  #imageNeeded = false;
+  /** Store images (local, or for a follower) are taken one at a time: the store allows one job. */
+  #imageTail: Promise<unknown> = Promise.resolve();
 
   constructor(options: RaftServerOptions) {
     this.#options = options;
@@ -118,6 +138,7 @@ export class RaftServer {
     this.#appliedIndex = options.appliedIndex;
     this.#snapshotIndex = options.snapshotIndex;
     this.#confState = options.confState;
+    this.#chain = options.snapshotChain;
     const { hardState } = options.storage.initialState();
     this.#term = hardState.term;
     this.#commitIndex = hardState.commit;
@@ -195,6 +216,8 @@ export class RaftServer {
   /** A message from a peer; garbage that raft refuses is logged, never fatal. */
   receive(message: Message): void {
     try {
+      // Raft does not look inside snapshot data: check it here, before raft takes it.
+      if (message.type === MessageType.MsgSnap) checkSnapshotImage(message.snapshot?.data);
       this.node.step(message);
     } catch (error) {
       this.#log.warn(`dropped message from ${message.from}: ${(error as Error).message}`);
@@ -251,7 +274,7 @@ export class RaftServer {
     if (lastSaved !== undefined) this.#persistedIndex = lastSaved;
 
     if (ready.snapshot) {
-      this.#storage.applySnapshot(ready.snapshot);
+      this.#storage.applySnapshot({ metadata: ready.snapshot.metadata, data: NO_DATA });
       this.#installSnapshot(ready.snapshot);
     }
     if (ready.hardState) this.#storage.setHardState(ready.hardState);
@@ -283,6 +306,17 @@ export class RaftServer {
     await this.#options.snapshotter.save(snapshot);
     const { index, term } = snapshot.metadata;
     await this.#options.wal.saveSnapshot({ index, term });
+    this.#markChain({ index, term, bytes: snapshot.data.length, image: true });
+  }
+
+  /** Records a snapshot marked in the WAL, and removes the files no kept chain needs. */
+  #markChain(link: ChainLink): void {
+    if (link.image) this.#previousChain = this.#chain;
+    this.#chain = this.#chain.then(link);
+    const keep = [...this.#previousChain.links, ...this.#chain.links];
+    this.#options.snapshotter.retain(keep).catch((error) => {
+      this.#log.warn(`cannot remove old snapshot files: ${(error as Error).message}`);
+    });
   }
 
   #installSnapshot(snapshot: Snapshot): void {
@@ -316,6 +350,8 @@ export class RaftServer {
       }
       if (entry.type === EntryType.ConfChange) this.#applyConfChange(entry);
       else if (entry.data.length > 0) this.#applyCommand(entry);
+      // The store's index follows raft's, so that its snapshots and change sets carry it.
+      if (this.store.appliedIndex < entry.index) this.store.advanceTo(entry.index);
       this.#appliedIndex = entry.index;
     }
     this.#options.metrics.appliedEntries.inc({}, entries.length);
@@ -423,29 +459,85 @@ export class RaftServer {
   }
 
   /**
-   * Starts a snapshot of the state as of now, if `snapshotCount` entries were applied since the
-   * last one. The state is captured synchronously; encoding and the file write run beside the
-   * loop, so heartbeats and appends go on meanwhile. The loop finishes it (`#finishSnapshot`).
+   * Builds the data of a MsgSnap for a follower: an image of the store as of now, which may be
+   * newer than the snapshot raft chose (the metadata is rewritten to match; any committed prefix
+   * serves, as in etcd). Runs beside the loop; raft hears of the outcome from the transport.
+   */
+  async prepareSnapshot(message: Message): Promise<Message> {
+    const image = await this.#captureImage({ resetChanges: false });
+    const data = await encodeSnapshotData(image.members, image.store);
+    return { ...message, snapshot: { metadata: image.metadata, data } };
+  }
+
+  /**
+   * An image of the store with its metadata and member table, all as of the applied index when
+   * the image begins (after any image in progress: the store encodes one at a time).
+   */
+  #captureImage(options: { resetChanges: boolean }): Promise<{
+    metadata: { index: number; term: number; confState: ConfState };
+    members: Members;
+    store: Uint8Array;
+  }> {
+    const capture = async () => {
+      const index = this.#appliedIndex;
+      const metadata = { index, term: this.#storage.term(index), confState: this.#confState };
+      const members = Members.fromJSON(this.members.toJSON());
+      // Copy-on-write from here on: entries go on being applied while the image is encoded.
+      const { data } = await this.store.snapshotAsync({ resetChanges: options.resetChanges });
+      return { metadata, members, store: data };
+    };
+    const p = this.#imageTail.then(capture, capture);
+    this.#imageTail = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Takes a snapshot if `snapshotCount` entries were applied since the last one: a change set of
+   * the keys written since then, encoded now (it costs what was written), or an image of the
+   * whole store when the chain calls for one (snapshot_chain.ts), encoded in slices beside the
+   * loop. The file is written beside the loop; the loop marks it (`#finishSnapshot`).
    */
   #maybeStartSnapshot(): void {
     if (this.#snapshotRunning || this.#snapshotSaved !== undefined) return;
     if (this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotCount) return;
     this.#snapshotRunning = true;
     const started = performance.now();
-    const index = this.#appliedIndex;
-    const confState = this.#confState;
-    const members = Members.fromJSON(this.members.toJSON());
-    // Captures the store as of now (copy-on-write); encoding runs in slices beside the loop.
-    const storeSnapshot = this.store.snapshotAsync();
+    const tip = this.#chain.tip;
+    const image = tip === undefined || this.#imageNeeded || this.#chain.wantsImage() ||
+      this.store.changedKeys > CHANGED_KEYS_MAX || tip.index !== this.#snapshotIndex;
+    // A change set is taken here, synchronously, so that it ends at exactly this index.
+    const changes = image ? undefined : {
+      index: this.#appliedIndex,
+      confState: this.#confState,
+      members: Members.fromJSON(this.members.toJSON()),
+      store: this.store.takeChanges(),
+    };
     (async () => {
-      const data = await encodeSnapshotData(members, (await storeSnapshot).data);
-      const snapshot = this.#storage.createSnapshot(index, confState, data);
-      await this.#options.snapshotter.save(snapshot);
-      this.#snapshotSaved = { index, term: snapshot.metadata.term, bytes: data.length, started };
+      let taken = changes;
+      if (taken === undefined) {
+        const captured = await this.#captureImage({ resetChanges: true });
+        const { index, confState } = captured.metadata;
+        taken = { index, confState, members: captured.members, store: captured.store };
+      }
+      const previous = changes === undefined ? undefined : { index: tip!.index, term: tip!.term };
+      const data = await encodeSnapshotData(
+        taken.members,
+        taken.store,
+        previous === undefined ? undefined : { previous },
+      );
+      // Raft keeps the metadata; the data is in the file, and in the store.
+      const { metadata } = this.#storage.createSnapshot(taken.index, taken.confState, NO_DATA);
+      await this.#options.snapshotter.save({ metadata, data });
+      const link = { index: taken.index, term: metadata.term, bytes: taken.store.length, image };
+      this.#snapshotSaved = { link, started };
     })().catch((error) => {
       // A newer snapshot from the leader may have replaced this one; anything else is logged.
       if (!(error instanceof SnapOutOfDateError)) {
-        this.#log.error(`snapshot at index ${index} failed: ${(error as Error).message}`);
+        this.#log.error(
+          `snapshot at index ${this.#appliedIndex} failed: ${(error as Error).message}`,
+        );
+        // The store forgot the changes this snapshot took: only a whole image covers them now.
+        this.#imageNeeded = true;
       }
     }).finally(() => this.#snapshotRunning = false);
   }
@@ -455,20 +547,23 @@ export class RaftServer {
     const saved = this.#snapshotSaved;
     if (saved === undefined) return;
     this.#snapshotSaved = undefined;
-    if (saved.index <= this.#snapshotIndex) return;
+    const { link } = saved;
+    // A snapshot from the leader came meanwhile: this one is older than the chain's tip.
+    if (link.index <= this.#snapshotIndex) return;
     // Only once the marker is in the WAL does a restart load this snapshot.
-    await this.#options.wal.saveSnapshot({ index: saved.index, term: saved.term });
-    this.#snapshotIndex = saved.index;
+    await this.#options.wal.saveSnapshot({ index: link.index, term: link.term });
+    this.#snapshotIndex = link.index;
+    this.#markChain(link);
+    if (link.image) this.#imageNeeded = false;
     const keep = Math.min(CATCH_UP_ENTRIES_MAX, this.#options.snapshotCount);
-    if (saved.index - keep > this.#storage.firstIndex()) this.#storage.compact(saved.index - keep);
-    await this.#options.wal.releaseTo(saved.index);
+    if (link.index - keep > this.#storage.firstIndex()) this.#storage.compact(link.index - keep);
+    await this.#options.wal.releaseTo(link.index);
     this.#options.metrics.snapshots.inc({ source: "local" });
     const seconds = (performance.now() - saved.started) / 1000;
     this.#options.metrics.snapshotSeconds.observe(seconds);
     this.#log.info(
-      `snapshot at index ${saved.index} (${saved.bytes} bytes) in ${
-        (seconds * 1000).toFixed(0)
-      } ms`,
+      `snapshot at index ${link.index}: ${link.image ? "image" : "change set"} of ${link.bytes} ` +
+        `bytes in ${(seconds * 1000).toFixed(0)} ms`,
     );
   }
 }

@@ -3,14 +3,7 @@
  * knows, then the WAL after it), open the peer and client listeners, run the raft loop; on
  * SIGINT/SIGTERM stop accepting, finish the Ready in hand, close the files, exit 0.
  */
-import {
-  type Entry,
-  type HardState,
-  type Logger,
-  MemoryStorage,
-  Node,
-  type Snapshot,
-} from "../raft/mod.ts";
+import { type Entry, type HardState, type Logger, MemoryStorage, Node } from "../raft/mod.ts";
 import { acquireDataDirLock, type DataDirLock, Wal, type WalMetadata } from "../wal/mod.ts";
 import { Snapshotter } from "../snap/mod.ts";
 import { createApp, KvStore } from "../kv/mod.ts";
@@ -19,7 +12,7 @@ import type { ServerConfig } from "./flags.ts";
 import { createStderrLogger } from "./logger.ts";
 import { CounterFamily, createServerMetrics, Gauge } from "./metrics.ts";
 import { Members } from "./members.ts";
-import { decodeSnapshotData } from "./snapshot_data.ts";
+import { type LoadedChain, loadSnapshotChain, SnapshotChain } from "./snapshot_chain.ts";
 import { RaftServer } from "./raft_server.ts";
 import { RaftKvService } from "./kv_service.ts";
 import { createPeerHandler, fetchClusterInfo } from "./peer_routes.ts";
@@ -86,17 +79,14 @@ async function openNode(
   closers.push(() => recovered.wal.close());
 
   const storage = new MemoryStorage();
-  let members = new Members();
-  const store = new KvStore();
-  if (recovered.snapshot) {
-    storage.applySnapshot(recovered.snapshot);
-    const data = decodeSnapshotData(recovered.snapshot.data);
-    store.restore(data.store);
-    members = data.members;
-  }
+  const loaded = recovered.snapshot;
+  const members = loaded?.members ?? new Members();
+  const store = loaded?.store ?? new KvStore();
+  // Raft keeps only the snapshot's metadata: a follower that needs one is sent a fresh image.
+  if (loaded) storage.applySnapshot({ metadata: loaded.metadata, data: new Uint8Array() });
   if (recovered.hardState) storage.setHardState(recovered.hardState);
   if (recovered.entries.length > 0) storage.append(recovered.entries);
-  const snapshotIndex = recovered.snapshot?.metadata.index ?? 0;
+  const snapshotIndex = loaded?.metadata.index ?? 0;
 
   const node = new Node({
     id: config.id,
@@ -128,6 +118,10 @@ async function openNode(
     onMessage: (message) => raft?.receive(message),
     onUnreachable: (id) => raft?.reportUnreachable(id),
     onSnapshotStatus: (id, status) => raft?.reportSnapshot(id, status),
+    prepareSnapshot: (message) => {
+      if (raft === undefined) throw new Error("Cannot send a snapshot before the node runs");
+      return raft.prepareSnapshot(message);
+    },
     logger,
   });
   closers.push(() => transport.close());
@@ -147,7 +141,8 @@ async function openNode(
     bootstrapURLs,
     appliedIndex: snapshotIndex,
     snapshotIndex,
-    confState: recovered.snapshot?.metadata.confState ??
+    snapshotChain: loaded?.chain ?? new SnapshotChain(),
+    confState: loaded?.confState ??
       { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
     snapshotCount: config.snapshotCount,
     tickMs: config.tickMs,
@@ -269,7 +264,7 @@ interface Recovered {
   wal: Wal;
   snapshotter: Snapshotter;
   metadata: WalMetadata;
-  snapshot: Snapshot | undefined;
+  snapshot: LoadedChain | undefined;
   hardState: HardState | undefined;
   entries: Entry[];
   /** A new cluster: raft must be bootstrapped with the --peers membership. */
@@ -280,10 +275,11 @@ interface Recovered {
 
 async function recover(config: ServerConfig, logger: Logger): Promise<Recovered> {
   const walDir = `${config.dataDir}/wal`;
-  const snapshotter = new Snapshotter(`${config.dataDir}/snap`, { logger });
+  // The node keeps the snapshot chains it needs itself (RaftServer): no pruning by count.
+  const snapshotter = new Snapshotter(`${config.dataDir}/snap`, { logger, keep: Infinity });
   if (await Wal.exists(walDir)) {
     const markers = await Wal.readSnapshotMarkers(walDir);
-    const snapshot = await snapshotter.loadNewestAvailable(markers);
+    const snapshot = await loadSnapshotChain(snapshotter, markers, logger);
     const marker = snapshot
       ? { index: snapshot.metadata.index, term: snapshot.metadata.term }
       : undefined;
@@ -295,9 +291,9 @@ async function recover(config: ServerConfig, logger: Logger): Promise<Recovered>
       );
     }
     logger.info(
-      `recovered from ${config.dataDir}: snapshot at ${
-        marker?.index ?? 0
-      }, ${opened.entries.length} WAL entries after it`,
+      `recovered from ${config.dataDir}: snapshot at ${marker?.index ?? 0} (${
+        snapshot?.chain.links.length ?? 0
+      } file(s): an image and change sets), ${opened.entries.length} WAL entries after it`,
     );
     // A founding member that crashed before its first Ready reached the disk starts over.
     const empty = snapshot === undefined && opened.entries.length === 0 &&

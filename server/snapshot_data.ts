@@ -1,14 +1,38 @@
 /**
- * What a raftkv snapshot holds: the member table and the key-value store, at one applied index.
+ * What a raftkv snapshot holds: the member table and the key-value store at one applied index,
+ * either as a whole image of the store, or as the store's changes since an earlier snapshot (its
+ * `previous`, named by index and term; see snapshot_chain.ts).
  *
- * Layout: "RKVN" | version u8 | members length u32 BE | members (UTF-8 JSON, small) | store bytes.
+ * Layout, version 2 (big-endian):
+ *   "RKVN" | version u8 (2) | kind u8 (0 image, 1 changes) | previous index u64 | previous term u64
+ *   | members length u32 | members (UTF-8 JSON, small) | store bytes (an image or a change set)
+ * Version 1, still read: "RKVN" | 1 | members length u32 | members | store image.
+ *
  * The snapshot file around it carries its own CRC (snap/); the store validates its own bytes.
  */
+import { verifyKvImage } from "../kv/mod.ts";
 import { Members } from "./members.ts";
 
 const MAGIC = [0x52, 0x4b, 0x56, 0x4e]; // "RKVN"
-const VERSION = 1;
-const HEADER_BYTES = 9;
+const VERSION = 2;
+const HEADER_BYTES = 26;
+const V1_HEADER_BYTES = 9;
+const KIND_IMAGE = 0;
+const KIND_CHANGES = 1;
+
+/** A snapshot named by its index and term, like its file and its WAL marker. */
+export interface SnapshotLink {
+  index: number;
+  term: number;
+}
+
+export interface SnapshotData {
+  members: Members;
+  /** A store image, or a change set when `previous` is set. */
+  store: Uint8Array;
+  /** For a change set: the snapshot it applies over. */
+  previous: SnapshotLink | undefined;
+}
 
 export class SnapshotDataError extends Error {
   override name = "SnapshotDataError";
@@ -21,12 +45,21 @@ const COPY_SLICE_BYTES = 8 * 1024 * 1024;
  * Lays out a snapshot. The store's bytes can be hundreds of megabytes, so they are copied a slice
  * at a time, letting heartbeats and requests run in between.
  */
-export async function encodeSnapshotData(members: Members, store: Uint8Array): Promise<Uint8Array> {
+export async function encodeSnapshotData(
+  members: Members,
+  store: Uint8Array,
+  options?: { previous?: SnapshotLink },
+): Promise<Uint8Array> {
   const membersBytes = new TextEncoder().encode(JSON.stringify(members.toJSON()));
   const out = new Uint8Array(HEADER_BYTES + membersBytes.length + store.length);
+  const view = new DataView(out.buffer);
+  const previous = options?.previous;
   out.set(MAGIC, 0);
   out[4] = VERSION;
-  new DataView(out.buffer).setUint32(5, membersBytes.length);
+  out[5] = previous === undefined ? KIND_IMAGE : KIND_CHANGES;
+  view.setBigUint64(6, BigInt(previous?.index ?? 0));
+  view.setBigUint64(14, BigInt(previous?.term ?? 0));
+  view.setUint32(22, membersBytes.length);
   out.set(membersBytes, HEADER_BYTES);
   const base = HEADER_BYTES + membersBytes.length;
   for (let at = 0; at < store.length; at += COPY_SLICE_BYTES) {
@@ -36,23 +69,61 @@ export async function encodeSnapshotData(members: Members, store: Uint8Array): P
   return out;
 }
 
-export function decodeSnapshotData(data: Uint8Array): { members: Members; store: Uint8Array } {
-  if (data.length < HEADER_BYTES || MAGIC.some((byte, i) => data[i] !== byte)) {
-    throw new SnapshotDataError("Cannot read snapshot data: not a raftkv snapshot");
+export function decodeSnapshotData(data: Uint8Array): SnapshotData {
+  const fail = (why: string): never => {
+    throw new SnapshotDataError(`Cannot read snapshot data: ${why}`);
+  };
+  if (data.length < V1_HEADER_BYTES || MAGIC.some((byte, i) => data[i] !== byte)) {
+    fail("not a raftkv snapshot");
   }
-  if (data[4] !== VERSION) {
-    throw new SnapshotDataError(`Cannot read snapshot data: unknown version ${data[4]}`);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let headerBytes = V1_HEADER_BYTES;
+  let membersLength: number;
+  let previous: SnapshotLink | undefined;
+  if (data[4] === 1) {
+    membersLength = view.getUint32(5);
+  } else if (data[4] === VERSION) {
+    if (data.length < HEADER_BYTES) fail("shorter than its header");
+    headerBytes = HEADER_BYTES;
+    const index = Number(view.getBigUint64(6));
+    const term = Number(view.getBigUint64(14));
+    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term)) {
+      fail("previous snapshot index or term is not a safe integer");
+    }
+    if (data[5] === KIND_CHANGES) {
+      if (index < 1 || term < 1) fail("a change set without the snapshot it follows");
+      previous = { index, term };
+    } else if (data[5] !== KIND_IMAGE) {
+      fail(`unknown kind ${data[5]}`);
+    }
+    membersLength = view.getUint32(22);
+  } else {
+    return fail(`unknown version ${data[4]}`);
   }
-  const membersLength = new DataView(data.buffer, data.byteOffset).getUint32(5);
-  if (HEADER_BYTES + membersLength > data.length) {
-    throw new SnapshotDataError("Cannot read snapshot data: member table runs past the end");
-  }
-  const membersBytes = data.subarray(HEADER_BYTES, HEADER_BYTES + membersLength);
+  if (headerBytes + membersLength > data.length) fail("member table runs past the end");
+  const membersBytes = data.subarray(headerBytes, headerBytes + membersLength);
   let members: Members;
   try {
     members = Members.fromJSON(JSON.parse(new TextDecoder().decode(membersBytes)));
   } catch (error) {
     throw new SnapshotDataError(`Cannot read snapshot data: ${(error as Error).message}`);
   }
-  return { members, store: data.subarray(HEADER_BYTES + membersLength) };
+  return { members, store: data.subarray(headerBytes + membersLength), previous };
+}
+
+/**
+ * Throws `SnapshotDataError` unless `data` is a whole image (not a change set) whose store bytes
+ * pass their CRC: what a follower checks before raft accepts a snapshot from the leader.
+ */
+export function checkSnapshotImage(data: Uint8Array | undefined): void {
+  if (data === undefined) throw new SnapshotDataError("Cannot read snapshot data: none");
+  const decoded = decodeSnapshotData(data);
+  if (decoded.previous !== undefined) {
+    throw new SnapshotDataError("Cannot install snapshot data: a change set, not an image");
+  }
+  try {
+    verifyKvImage(decoded.store);
+  } catch (error) {
+    throw new SnapshotDataError(`Cannot install snapshot data: ${(error as Error).message}`);
+  }
 }

@@ -14,4 +14,8 @@
  * first, then the WAL marker (`Wal.saveSnapshot`), so a marker never names a missing file.
  */
 export { snapshotFileName, Snapshotter, type SnapshotterOptions } from "./snapshotter.ts";
-export { SNAPSHOT_FILE_BYTES_MAX, SNAPSHOT_FORMAT_VERSION } from "./snapshot_file.ts";
+export {
+  SNAPSHOT_FILE_BYTES_MAX,
+  SNAPSHOT_FORMAT_VERSION,
+  SnapshotFileError,
+} from "./snapshot_file.ts";

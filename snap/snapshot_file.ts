@@ -36,7 +36,9 @@ export const SNAPSHOT_METADATA_BYTES_MAX = 16 + 4 * (4 + 8 * CONF_STATE_IDS_MAX)
 export const SNAPSHOT_FILE_BYTES_MAX = 1024 * 1024 * 1024;
 
 /** A snapshot file that cannot be used; the Snapshotter skips it with a warning. */
-export class SnapshotFileError extends Error {}
+export class SnapshotFileError extends Error {
+  override name = "SnapshotFileError";
+}
 
 /** What a file's header says. */
 export interface SnapshotHeader {

@@ -35,7 +35,10 @@ export function snapshotFileName(term: number, index: number): string {
 
 export interface SnapshotterOptions {
   logger?: Logger;
-  /** How many snapshot files to keep (default 5). */
+  /**
+   * How many snapshot files a save keeps (default 5); Infinity keeps them all, for a caller that
+   * chooses with `retain()`.
+   */
   keep?: number;
   /**
    * Bytes CRC'd and written or read between yields to the event loop (default 1 MiB, 1-3 ms of
@@ -56,7 +59,7 @@ export class Snapshotter {
     this.#dir = dir;
     this.#logger = options.logger ?? silentLogger;
     this.#keep = options.keep ?? SNAPSHOTS_KEEP_DEFAULT;
-    if (!Number.isSafeInteger(this.#keep) || this.#keep < 1) {
+    if (!(Number.isSafeInteger(this.#keep) || this.#keep === Infinity) || this.#keep < 1) {
       throw new RangeError(`keep must be a positive integer: ${this.#keep}`);
     }
     this.#sliceBytes = options.sliceBytes ?? SNAPSHOT_SLICE_BYTES_DEFAULT;
@@ -135,6 +138,42 @@ export class Snapshotter {
     return await this.#loadFirst(names);
   }
 
+  /** The snapshots on disk by index and term, newest first (not checked: see `read`). */
+  async list(): Promise<{ index: number; term: number }[]> {
+    return (await this.#names()).map(({ index, term }) => ({ index, term }));
+  }
+
+  /**
+   * The snapshot at `index` and `term`. Throws `SnapshotFileError` when it is missing, damaged or
+   * holds something else.
+   */
+  async read(link: { index: number; term: number }): Promise<Snapshot> {
+    const name = snapshotFileName(link.term, link.index);
+    const path = joinPath(this.#dir, name);
+    try {
+      return await this.#read(path, { name, ...link });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new SnapshotFileError(`${path} is missing`);
+      }
+      if (e instanceof SnapshotFileError) {
+        throw new SnapshotFileError(`${path}: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  /** Removes every snapshot file but those named in `keep`, and leftover temporary files. */
+  retain(keep: Iterable<{ index: number; term: number }>): Promise<void> {
+    const kept = new Set([...keep].map((link) => snapshotFileName(link.term, link.index)));
+    // After any save in progress, whose file is not known here yet.
+    const p = this.#tail.then(() =>
+      this.#remove((names) => names.filter((n) => !kept.has(n.name)))
+    );
+    this.#tail = p.then(() => {}, () => {});
+    return p;
+  }
+
   /** Snapshot files, newest first. */
   async #names(): Promise<SnapName[]> {
     const out: SnapName[] = [];
@@ -186,8 +225,11 @@ export class Snapshotter {
 
   /** Removes all but the newest `keep` snapshot files, and leftover temporary files. */
   async #prune(): Promise<void> {
-    const names = await this.#names();
-    const doomed = names.slice(this.#keep).map((n) => n.name);
+    await this.#remove((names) => names.slice(this.#keep));
+  }
+
+  async #remove(choose: (namesNewestFirst: SnapName[]) => SnapName[]): Promise<void> {
+    const doomed = choose(await this.#names()).map((n) => n.name);
     for (const name of await listDir(this.#dir)) {
       if (name.endsWith(".snap" + TMP_SUFFIX)) doomed.push(name);
     }

@@ -37,6 +37,7 @@ export class SnapshotSender {
   #ctx: SenderContext;
   #url: () => string;
   #timeoutMs: number;
+  #prepare: (m: Message) => Promise<Message>;
   /** Deferred by the transport: never called from inside `send()`. */
   #reportStatus: (id: number, status: SnapshotStatus) => void;
   #active: { controller: AbortController; done: Promise<void> } | undefined;
@@ -47,12 +48,15 @@ export class SnapshotSender {
     url: () => string;
     ctx: SenderContext;
     timeoutMs: number;
+    /** Gives the message its data before it is sent. */
+    prepare?: (m: Message) => Promise<Message>;
     reportStatus: (id: number, status: SnapshotStatus) => void;
   }) {
     this.#id = options.id;
     this.#url = options.url;
     this.#ctx = options.ctx;
     this.#timeoutMs = options.timeoutMs;
+    this.#prepare = options.prepare ?? ((m) => Promise.resolve(m));
     this.#reportStatus = options.reportStatus;
   }
 
@@ -82,7 +86,18 @@ export class SnapshotSender {
     this.#active = { controller, done };
   }
 
-  async #post(m: Message, controller: AbortController): Promise<void> {
+  async #post(raw: Message, controller: AbortController): Promise<void> {
+    let m: Message;
+    try {
+      m = await this.#prepare(raw);
+    } catch (e) {
+      if (this.#stopped) return;
+      this.counters.snapshotFailures++;
+      this.#ctx.logger.warn(`Cannot prepare snapshot for node ${this.#id}: ${e}`);
+      this.#reportStatus(this.#id, SnapshotStatus.Failure);
+      return;
+    }
+    if (this.#stopped) return;
     const [head, data] = encodeMessageParts(m);
     const total = head.length + data.length;
     const timer = setTimeout(() => {

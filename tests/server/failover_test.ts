@@ -2,7 +2,7 @@
  * Crashes of real processes (SIGKILL) and full restarts: every acknowledged write survives
  * (shared/SPEC.md, Guarantees).
  */
-import { equal, ok as assert } from "node:assert/strict";
+import { equal, match, ok as assert } from "node:assert/strict";
 import { eventually, freePort, sleep, TestCluster } from "./harness.ts";
 import { assertAllReadable, WriteStream } from "./writes.ts";
 
@@ -114,6 +114,10 @@ Deno.test("every acknowledged write survives stopping all nodes and starting the
     for (const node of cluster.nodes) {
       await assertAllReadable(node, [...writes.acked, ...more.acked]);
     }
+    // The restarts above went through snapshot chains: images and change sets.
+    const log = cluster.nodes.map((node) => node.log).join("");
+    match(log, /snapshot at index \d+: change set of \d+ bytes/);
+    match(log, /snapshot at index \d+: image of \d+ bytes/);
   } finally {
     await cluster.stop();
   }

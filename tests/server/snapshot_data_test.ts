@@ -1,7 +1,9 @@
 import { deepEqual, throws } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { Members } from "../../server/members.ts";
+import { KvStore } from "../../kv/mod.ts";
 import {
+  checkSnapshotImage,
   decodeSnapshotData,
   encodeSnapshotData,
   SnapshotDataError,
@@ -26,9 +28,57 @@ Deno.test("damaged snapshot data is refused with a clear error", async () => {
   const badMagic = good.slice();
   badMagic[0] = 0;
   throws(() => decodeSnapshotData(badMagic), /not a raftkv snapshot/);
+  const badKind = good.slice();
+  badKind[5] = 7;
+  throws(() => decodeSnapshotData(badKind), /unknown kind 7/);
   const badLength = good.slice();
-  badLength[5] = 0xff;
+  badLength[22] = 0xff;
   throws(() => decodeSnapshotData(badLength), /runs past the end/);
+  const badVersion = good.slice();
+  badVersion[4] = 9;
+  throws(() => decodeSnapshotData(badVersion), /unknown version 9/);
+});
+
+Deno.test("a change set names the snapshot it follows; an image names none", async () => {
+  const store = new Uint8Array([9, 8, 7]);
+  const changes = decodeSnapshotData(
+    await encodeSnapshotData(new Members(), store, { previous: { index: 300, term: 4 } }),
+  );
+  deepEqual(changes.previous, { index: 300, term: 4 });
+  deepEqual([...changes.store], [...store]);
+  deepEqual(decodeSnapshotData(await encodeSnapshotData(new Members(), store)).previous, undefined);
+});
+
+Deno.test("version 1 snapshot data (an image, no kind) still reads", () => {
+  const members = new TextEncoder().encode(JSON.stringify(new Members().toJSON()));
+  const v1 = new Uint8Array(9 + members.length + 2);
+  v1.set([0x52, 0x4b, 0x56, 0x4e, 1], 0);
+  new DataView(v1.buffer).setUint32(5, members.length);
+  v1.set(members, 9);
+  v1.set([5, 6], 9 + members.length);
+  const decoded = decodeSnapshotData(v1);
+  deepEqual(decoded.previous, undefined);
+  deepEqual([...decoded.store], [5, 6]);
+});
+
+Deno.test("a follower installs only whole images whose CRC holds", async () => {
+  const store = new KvStore();
+  store.apply(1, {
+    requestId: "r",
+    op: "put",
+    key: new Uint8Array([1]),
+    value: new Uint8Array([2]),
+  });
+  const image = await encodeSnapshotData(new Members(), store.snapshot());
+  checkSnapshotImage(image);
+  const damaged = image.slice();
+  damaged[damaged.length - 6]! ^= 1;
+  throws(() => checkSnapshotImage(damaged), /CRC mismatch/);
+  const changes = await encodeSnapshotData(new Members(), store.takeChanges(), {
+    previous: { index: 1, term: 1 },
+  });
+  throws(() => checkSnapshotImage(changes), /a change set, not an image/);
+  throws(() => checkSnapshotImage(undefined), SnapshotDataError);
 });
 
 Deno.test("store bytes larger than one copy slice arrive whole and in order", async () => {

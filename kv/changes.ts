@@ -1,0 +1,157 @@
+/**
+ * A change set: the keys written between two applied indexes, each with its value as of the later
+ * one, or a tombstone. `KvStore.takeChanges()` encodes one, `KvStore.applyChanges()` replays it
+ * over the state as of the earlier index. A snapshot of a large store is then a full image taken
+ * now and then plus the change sets since it (see server/snapshot_chain.ts): each costs what was
+ * written since the last one, not the size of the store.
+ *
+ * Format (big-endian):
+ *
+ *   0   4  magic "RKVC"
+ *   4   1  version (1)
+ *   5   3  zero
+ *   8   8  fromIndex (u64, safe integer): the applied index the changes start from
+ *   16  8  toIndex (u64, safe integer, >= fromIndex): the applied index after them
+ *   24  8  count of keys (u64, safe integer)
+ *   32  .. count x { u16 key length (1..4096), u8 kind (0 put, 1 delete), u64 revision,
+ *                    u32 value length, key, value }
+ *   end-4  CRC-32 (zlib) of every byte before it
+ *
+ * A put's revision lies in (fromIndex, toIndex]; a delete has revision 0 and no value. Each key
+ * appears once.
+ */
+import { Buffer } from "node:buffer";
+import { crc32 } from "node:zlib";
+import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX } from "./command.ts";
+import { writeBinary } from "./keys.ts";
+import { assert, type Slot, TWO_32 } from "./snapshot_job.ts";
+
+const MAGIC = 0x524b5643; // "RKVC"
+const VERSION = 1;
+const HEADER_BYTES = 32;
+const ITEM_HEADER_BYTES = 15;
+const KIND_PUT = 0;
+const KIND_DELETE = 1;
+
+/** A change set given to `applyChanges` is malformed or does not follow the store's state. */
+export class KvChangesCorruptError extends Error {
+  override name = "KvChangesCorruptError";
+}
+
+/** One decoded change: `slot` undefined for a delete. */
+export interface KeyChange {
+  key: string;
+  slot: Slot | undefined;
+}
+
+export interface DecodedChanges {
+  fromIndex: number;
+  toIndex: number;
+  changes: KeyChange[];
+}
+
+function setU64(view: DataView, at: number, n: number): void {
+  view.setUint32(at, Math.floor(n / TWO_32));
+  view.setUint32(at + 4, n % TWO_32);
+}
+
+/** Encodes the changes from `fromIndex` to `toIndex`; `lookup` gives each key's slot now. */
+export function encodeChanges(
+  fromIndex: number,
+  toIndex: number,
+  keys: Iterable<string>,
+  lookup: (key: string) => Slot | undefined,
+): Uint8Array {
+  assert(fromIndex <= toIndex, `changes from ${fromIndex} to ${toIndex}`);
+  const items: KeyChange[] = [];
+  let bytes = HEADER_BYTES + 4;
+  for (const key of keys) {
+    const slot = lookup(key);
+    assert(
+      slot === undefined || slot.revision > fromIndex,
+      `stale change of a key at ${fromIndex}`,
+    );
+    items.push({ key, slot });
+    bytes += ITEM_HEADER_BYTES + key.length + (slot?.value.length ?? 0);
+  }
+  const out = new Uint8Array(bytes);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, MAGIC);
+  out[4] = VERSION;
+  setU64(view, 8, fromIndex);
+  setU64(view, 16, toIndex);
+  setU64(view, 24, items.length);
+  let at = HEADER_BYTES;
+  for (const { key, slot } of items) {
+    view.setUint16(at, key.length);
+    out[at + 2] = slot === undefined ? KIND_DELETE : KIND_PUT;
+    setU64(view, at + 3, slot?.revision ?? 0);
+    view.setUint32(at + 11, slot?.value.length ?? 0);
+    at += ITEM_HEADER_BYTES;
+    at += writeBinary(out, key, at);
+    if (slot !== undefined) at += writeBinary(out, slot.value, at);
+  }
+  assert(at === bytes - 4, `change set wrote ${at} bytes of ${bytes - 4}`);
+  view.setUint32(at, crc32(out.subarray(0, at)));
+  return out;
+}
+
+/** Decodes and checks a whole change set; throws `KvChangesCorruptError` naming what is wrong. */
+export function decodeChanges(data: Uint8Array): DecodedChanges {
+  const fail = (why: string): never => {
+    throw new KvChangesCorruptError(`Cannot read KV change set of ${data.length} bytes: ${why}`);
+  };
+  if (data.length < HEADER_BYTES + 4) fail("shorter than its header");
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (view.getUint32(0) !== MAGIC) fail("bad magic");
+  if (data[4] !== VERSION) fail(`unknown version ${data[4]}`);
+  const end = data.length - 4;
+  const stored = view.getUint32(end);
+  const actual = crc32(data.subarray(0, end));
+  if (stored !== actual) fail(`CRC mismatch (stored ${stored}, computed ${actual})`);
+  const getU64 = (at: number): number => {
+    const hi = view.getUint32(at);
+    if (hi >= 2 ** 21) fail(`u64 at byte ${at} is not a safe integer`);
+    return hi * TWO_32 + view.getUint32(at + 4);
+  };
+  const fromIndex = getU64(8);
+  const toIndex = getU64(16);
+  const count = getU64(24);
+  if (toIndex < fromIndex) fail(`toIndex ${toIndex} is below fromIndex ${fromIndex}`);
+  if (count > (end - HEADER_BYTES) / (ITEM_HEADER_BYTES + 1)) fail(`count ${count} cannot fit`);
+  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const seen = new Set<string>();
+  const changes: KeyChange[] = new Array(count);
+  let at = HEADER_BYTES;
+  for (let n = 0; n < count; n++) {
+    if (at + ITEM_HEADER_BYTES > end) fail(`truncated at change ${n} (byte ${at})`);
+    const keyBytes = view.getUint16(at);
+    const kind = data[at + 2];
+    const revision = getU64(at + 3);
+    const valueBytes = view.getUint32(at + 11);
+    if (keyBytes < 1 || keyBytes > KEY_BYTES_MAX) fail(`key ${n} has length ${keyBytes}`);
+    if (valueBytes > COMMAND_VALUE_BYTES_MAX) fail(`value ${n} has length ${valueBytes}`);
+    if (kind === KIND_PUT) {
+      if (revision <= fromIndex || revision > toIndex) {
+        fail(`key ${n} has revision ${revision} outside ${fromIndex + 1}..${toIndex}`);
+      }
+    } else if (kind === KIND_DELETE) {
+      if (revision !== 0 || valueBytes !== 0) fail(`delete ${n} carries a revision or value`);
+    } else {
+      fail(`change ${n} has unknown kind ${kind}`);
+    }
+    at += ITEM_HEADER_BYTES;
+    if (at + keyBytes + valueBytes > end) fail(`truncated at change ${n} (byte ${at})`);
+    const key = buffer.toString("latin1", at, at + keyBytes);
+    at += keyBytes;
+    if (seen.has(key)) fail(`key ${n} appears twice`);
+    seen.add(key);
+    const slot = kind === KIND_PUT
+      ? { value: buffer.toString("latin1", at, at + valueBytes), revision }
+      : undefined;
+    at += valueBytes;
+    changes[n] = { key, slot };
+  }
+  if (at !== end) fail(`${end - at} bytes follow the last change`);
+  return { fromIndex, toIndex, changes };
+}

@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { type KvCommand, KvStore } from "../../kv/mod.ts";
+import { type Snapshot } from "../../raft/mod.ts";
+import { snapshotFileName, Snapshotter } from "../../snap/mod.ts";
+import { Members } from "../../server/members.ts";
+import {
+  type ChainLink,
+  CHANGE_SETS_MAX,
+  loadSnapshotChain,
+  SnapshotChain,
+} from "../../server/snapshot_chain.ts";
+import { encodeSnapshotData } from "../../server/snapshot_data.ts";
+
+const logs: string[] = [];
+const logger = {
+  debug: () => {},
+  info: () => {},
+  warn: (m: string) => logs.push(m),
+  error: (m: string) => logs.push(m),
+};
+const confState = {
+  voters: [1],
+  learners: [],
+  votersOutgoing: [],
+  learnersNext: [],
+  autoLeave: false,
+};
+const put = (key: string, value: string): KvCommand => ({
+  requestId: "r",
+  op: "put",
+  key: new TextEncoder().encode(key),
+  value: new TextEncoder().encode(value),
+});
+
+Deno.test("chain: a change set follows the tip; an image starts a new chain", () => {
+  const image = (index: number, bytes: number): ChainLink => ({
+    index,
+    term: 1,
+    bytes,
+    image: true,
+  });
+  const changes = (index: number, bytes: number): ChainLink => ({
+    index,
+    term: 1,
+    bytes,
+    image: false,
+  });
+  const empty = new SnapshotChain();
+  assert.equal(empty.wantsImage(), true);
+  assert.throws(() => empty.then(changes(5, 1)), /cannot follow nothing/);
+  let chain = empty.then(image(10, 1000));
+  assert.equal(chain.wantsImage(), false);
+  chain = chain.then(changes(20, 400)).then(changes(30, 500));
+  assert.deepEqual(chain.links.map((l) => l.index), [10, 20, 30]);
+  assert.throws(() => chain.then(changes(30, 1)), /cannot follow 30/);
+  assert.equal(chain.wantsImage(), false, "900 bytes of changes beside a 1000-byte image");
+  assert.equal(chain.then(changes(40, 100)).wantsImage(), true, "changes as big as the image");
+  assert.deepEqual(chain.then(image(50, 10)).links.map((l) => l.index), [50]);
+  let many = empty.then(image(1, 1e9));
+  for (let i = 0; i < CHANGE_SETS_MAX; i++) {
+    assert.equal(many.wantsImage(), false);
+    many = many.then(changes(2 + i, 1));
+  }
+  assert.equal(many.wantsImage(), true, `${CHANGE_SETS_MAX} change sets`);
+  assert.throws(() => new SnapshotChain([changes(1, 1)]), /starts with an image/);
+});
+
+/** Writes an image and two change sets of a store, as a node does; returns the final store. */
+async function writeChain(snapshotter: Snapshotter): Promise<KvStore> {
+  const store = new KvStore();
+  const members = new Members([{ id: 1, peerURL: "http://a:1", learner: false }]);
+  const save = async (index: number, data: Uint8Array) => {
+    const snapshot: Snapshot = { metadata: { index, term: 2, confState }, data };
+    await snapshotter.save(snapshot);
+  };
+  for (let i = 1; i <= 10; i++) store.apply(i, put(`k${i}`, `v${i}`));
+  await save(
+    10,
+    await encodeSnapshotData(members, (await store.snapshotAsync({ resetChanges: true })).data),
+  );
+  for (let i = 11; i <= 20; i++) store.apply(i, put(`k${i % 4}`, `w${i}`));
+  await save(
+    20,
+    await encodeSnapshotData(members, store.takeChanges(), { previous: { index: 10, term: 2 } }),
+  );
+  for (let i = 21; i <= 30; i++) store.apply(i, put(`n${i}`, `x${i}`));
+  await save(
+    30,
+    await encodeSnapshotData(members, store.takeChanges(), { previous: { index: 20, term: 2 } }),
+  );
+  return store;
+}
+
+Deno.test("chain: a restart loads the newest marked snapshot through its image and change sets", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const snapshotter = new Snapshotter(dir, { keep: Infinity });
+    const expected = await writeChain(snapshotter);
+    const markers = [10, 20, 30].map((index) => ({ index, term: 2 }));
+    const loaded = await loadSnapshotChain(snapshotter, markers, logger);
+    assert.ok(loaded);
+    assert.equal(loaded.metadata.index, 30);
+    assert.deepEqual(loaded.chain.links.map((l) => [l.index, l.image]), [[10, true], [20, false], [
+      30,
+      false,
+    ]]);
+    assert.equal(loaded.members.get(1)?.peerURL, "http://a:1");
+    assert.equal(Buffer.compare(loaded.store.snapshot(), expected.snapshot()), 0);
+    assert.equal(loaded.store.changesSince, 30, "changes are tracked from the tip");
+
+    // Only marked snapshots count: without the marker of 30 the chain ends at 20.
+    const at20 = await loadSnapshotChain(snapshotter, markers.slice(0, 2), logger);
+    assert.equal(at20?.metadata.index, 20);
+    assert.equal(await loadSnapshotChain(snapshotter, [], logger), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("chain: a missing or damaged link skips to an older snapshot, with a warning", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const snapshotter = new Snapshotter(dir, { keep: Infinity });
+    await writeChain(snapshotter);
+    const markers = [10, 20, 30].map((index) => ({ index, term: 2 }));
+    const middle = `${dir}/${snapshotFileName(2, 20)}`;
+    const bytes = await Deno.readFile(middle);
+    bytes[bytes.length - 10]! ^= 0xff;
+    await Deno.writeFile(middle, bytes);
+    logs.length = 0;
+    const loaded = await loadSnapshotChain(snapshotter, markers, logger);
+    assert.equal(loaded?.metadata.index, 10);
+    assert.equal(loaded?.store.size, 10);
+    assert.equal(logs.length, 2, logs.join("\n"));
+    assert.match(logs[0]!, /Skipping snapshot at index 30 .*0000000000000014\.snap/);
+
+    await Deno.remove(middle);
+    const again = await loadSnapshotChain(snapshotter, markers, logger);
+    assert.equal(again?.metadata.index, 10);
+    assert.match(logs.at(-1)!, /is missing/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("snapshotter: retain removes every snapshot file not named", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const snapshotter = new Snapshotter(dir, { keep: Infinity });
+    await writeChain(snapshotter);
+    await snapshotter.retain([{ index: 10, term: 2 }, { index: 30, term: 2 }]);
+    assert.deepEqual((await snapshotter.list()).map((l) => l.index), [30, 10]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
