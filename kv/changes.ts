@@ -1,6 +1,6 @@
 /**
  * A change set: the keys written between two applied indexes, each with its value as of the later
- * one, or a tombstone. `KvStore.takeChanges()` encodes one, `KvStore.applyChanges()` replays it
+ * one, or a tombstone. `KvStore.takeChanges()` (or `takeChangesAsync()`) encodes one, `KvStore.applyChanges()` replays it
  * over the state as of the earlier index. A snapshot of a large store is then a full image taken
  * now and then plus the change sets since it (see server/snapshot_chain.ts): each costs what was
  * written since the last one, not the size of the store.
@@ -55,23 +55,52 @@ function setU64(view: DataView, at: number, n: number): void {
   view.setUint32(at + 4, n % TWO_32);
 }
 
-/** Encodes the changes from `fromIndex` to `toIndex`; `lookup` gives each key's slot now. */
-export function encodeChanges(
+/**
+ * The changes from `fromIndex` to `toIndex`, captured: each key with a copy of its slot now
+ * (`lookup`), so that the store may go on changing before they are encoded. Strings are
+ * immutable, so this copies pointers only.
+ */
+export function captureChanges(
   fromIndex: number,
   toIndex: number,
   keys: Iterable<string>,
   lookup: (key: string) => Slot | undefined,
-): Uint8Array {
+): DecodedChanges {
   assert(fromIndex <= toIndex, `changes from ${fromIndex} to ${toIndex}`);
-  const items: KeyChange[] = [];
-  let bytes = HEADER_BYTES + 4;
+  const changes: KeyChange[] = [];
   for (const key of keys) {
     const slot = lookup(key);
-    assert(
-      slot === undefined || slot.revision > fromIndex,
-      `stale change of a key at ${fromIndex}`,
-    );
-    items.push({ key, slot });
+    assert(slot === undefined || slot.revision > fromIndex, `stale change at ${fromIndex}`);
+    changes.push({ key, slot: slot && { value: slot.value, revision: slot.revision } });
+  }
+  return { fromIndex, toIndex, changes };
+}
+
+/** Keys encoded between yields to the event loop by `encodeChangesAsync`: about a millisecond. */
+const ENCODE_SLICE_ITEMS = 1000;
+
+/** Encodes captured changes (format above) in one go. */
+export function encodeChanges(captured: DecodedChanges): Uint8Array {
+  const encoding = startEncoding(captured);
+  encoding.step(Infinity);
+  return encoding.out;
+}
+
+/** `encodeChanges` in slices, yielding to the event loop between them. */
+export async function encodeChangesAsync(captured: DecodedChanges): Promise<Uint8Array> {
+  const encoding = startEncoding(captured);
+  while (!encoding.step(ENCODE_SLICE_ITEMS)) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return encoding.out;
+}
+
+function startEncoding(
+  captured: DecodedChanges,
+): { out: Uint8Array; step: (itemsMax: number) => boolean } {
+  const { fromIndex, toIndex, changes: items } = captured;
+  let bytes = HEADER_BYTES + 4;
+  for (const { key, slot } of items) {
     bytes += ITEM_HEADER_BYTES + key.length + (slot?.value.length ?? 0);
   }
   const out = new Uint8Array(bytes);
@@ -82,18 +111,25 @@ export function encodeChanges(
   setU64(view, 16, toIndex);
   setU64(view, 24, items.length);
   let at = HEADER_BYTES;
-  for (const { key, slot } of items) {
-    view.setUint16(at, key.length);
-    out[at + 2] = slot === undefined ? KIND_DELETE : KIND_PUT;
-    setU64(view, at + 3, slot?.revision ?? 0);
-    view.setUint32(at + 11, slot?.value.length ?? 0);
-    at += ITEM_HEADER_BYTES;
-    at += writeBinary(out, key, at);
-    if (slot !== undefined) at += writeBinary(out, slot.value, at);
-  }
-  assert(at === bytes - 4, `change set wrote ${at} bytes of ${bytes - 4}`);
-  view.setUint32(at, crc32(out.subarray(0, at)));
-  return out;
+  let next = 0;
+  const step = (itemsMax: number): boolean => {
+    const end = Math.min(items.length, next + itemsMax);
+    for (; next < end; next++) {
+      const { key, slot } = items[next]!;
+      view.setUint16(at, key.length);
+      out[at + 2] = slot === undefined ? KIND_DELETE : KIND_PUT;
+      setU64(view, at + 3, slot?.revision ?? 0);
+      view.setUint32(at + 11, slot?.value.length ?? 0);
+      at += ITEM_HEADER_BYTES;
+      at += writeBinary(out, key, at);
+      if (slot !== undefined) at += writeBinary(out, slot.value, at);
+    }
+    if (next < items.length) return false;
+    assert(at === bytes - 4, `change set wrote ${at} bytes of ${bytes - 4}`);
+    view.setUint32(at, crc32(out.subarray(0, at)));
+    return true;
+  };
+  return { out, step };
 }
 
 /** Decodes and checks a whole change set; throws `KvChangesCorruptError` naming what is wrong. */

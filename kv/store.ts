@@ -27,7 +27,13 @@
 import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
 import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX, type KvCommand } from "./command.ts";
-import { decodeChanges, encodeChanges, KvChangesCorruptError } from "./changes.ts";
+import {
+  captureChanges,
+  decodeChanges,
+  encodeChanges,
+  encodeChangesAsync,
+  KvChangesCorruptError,
+} from "./changes.ts";
 import { bytesToBinary, writeBinary } from "./keys.ts";
 import {
   assert,
@@ -247,14 +253,26 @@ export class KvStore {
    * written, not the size of the store.
    */
   takeChanges(): Uint8Array {
-    const data = encodeChanges(
+    return encodeChanges(this.#captureChanges());
+  }
+
+  /**
+   * `takeChanges()` without blocking: the changes are captured when this is called (pointers
+   * only), then encoded in slices while entries go on being applied.
+   */
+  takeChangesAsync(): Promise<Uint8Array> {
+    return encodeChangesAsync(this.#captureChanges());
+  }
+
+  #captureChanges() {
+    const captured = captureChanges(
       this.#changesSince,
       this.#appliedIndex,
       this.#changed,
       (key) => this.#map.get(key),
     );
     this.resetChanges();
-    return data;
+    return captured;
   }
 
   /**

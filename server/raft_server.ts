@@ -505,16 +505,18 @@ export class RaftServer {
     const tip = this.#chain.tip;
     const image = tip === undefined || this.#imageNeeded || this.#chain.wantsImage() ||
       this.store.changedKeys > CHANGED_KEYS_MAX || tip.index !== this.#snapshotIndex;
-    // A change set is taken here, synchronously, so that it ends at exactly this index.
+    // A change set is captured here, synchronously, so that it ends at exactly this index.
     const changes = image ? undefined : {
       index: this.#appliedIndex,
       confState: this.#confState,
       members: Members.fromJSON(this.members.toJSON()),
-      store: this.store.takeChanges(),
+      store: this.store.takeChangesAsync(),
     };
     (async () => {
-      let taken = changes;
-      if (taken === undefined) {
+      let taken;
+      if (changes !== undefined) {
+        taken = { ...changes, store: await changes.store };
+      } else {
         const captured = await this.#captureImage({ resetChanges: true });
         const { index, confState } = captured.metadata;
         taken = { index, confState, members: captured.members, store: captured.store };

@@ -13,6 +13,9 @@ import {
   writeSnapshotFile,
 } from "./snapshot_io.ts";
 
+/** Bytes written between two syncs of a snapshot file (see writeSnapshotFile). */
+const SYNC_BYTES = 4 * 1024 * 1024;
+
 /** Snapshot files kept after a save. */
 export const SNAPSHOTS_KEEP_DEFAULT = 5;
 
@@ -99,7 +102,7 @@ export class Snapshotter {
     const file = await Deno.open(tmp, { read: true, write: true, create: true, truncate: true });
     let fileBytes: number;
     try {
-      const crc = await writeSnapshotFile(file, snapshot, { sliceBytes });
+      const crc = await writeSnapshotFile(file, snapshot, { sliceBytes, syncBytes: SYNC_BYTES });
       await file.sync();
       fileBytes = (await file.stat()).size;
       // Read back before the rename, in slices like the write: the CRC in the header must be that

@@ -111,3 +111,19 @@ Deno.test("changes: a restore starts tracking afresh at the image's index", () =
   assert.equal(store.changesSince, 1);
   assert.equal(store.changedKeys, 0);
 });
+
+Deno.test("changes: takeChangesAsync captures at the call; later writes go to the next change set", async () => {
+  const store = new KvStore();
+  const replica = new KvStore();
+  replica.restore(store.snapshot());
+  for (let i = 1; i <= 2500; i++) store.apply(i, put(`k${i % 1200}`, `v${i}`));
+  const expected = new KvStore();
+  expected.restore(store.snapshot());
+  const pending = store.takeChangesAsync();
+  store.apply(2501, put("k1", "after"));
+  store.apply(2502, del("k2"));
+  replica.applyChanges(await pending);
+  assert.equal(Buffer.compare(replica.snapshot(), expected.snapshot()), 0);
+  replica.applyChanges(store.takeChanges());
+  assert.equal(Buffer.compare(replica.snapshot(), store.snapshot()), 0);
+});
