@@ -68,19 +68,72 @@ function checkRevision(revision: number): void {
   }
 }
 
-function conditionRevisions(condition: KvCondition | undefined): number[] {
-  if (condition === undefined || !("ifMatch" in condition)) return [];
+const NO_REVISIONS: readonly number[] = [];
+
+/** UTF-8 length of `s` if it is ASCII (one byte per char), else -1. */
+function asciiLength(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return -1;
+  return s.length;
+}
+
+/** `data[start, end)` as text when every byte is ASCII (no decoder call), else undefined. */
+function asciiText(data: Uint8Array, start: number, end: number): string | undefined {
+  for (let i = start; i < end; i++) if (data[i]! > 0x7f) return undefined;
+  // One flat string (a waiter table hashes it), at most REQUEST_ID_BYTES_MAX chars.
+  return String.fromCharCode.apply(null, data.subarray(start, end) as unknown as number[]);
+}
+
+/**
+ * Encoded commands up to SLAB_ITEM_BYTES_MAX are carved from a shared slab: a typed array over
+ * 64 bytes gets its own off-heap buffer, which costs an allocation and garbage-collector work
+ * per write. The views stay valid as long as they live (a full slab is replaced, not reused).
+ */
+const SLAB_BYTES = 64 * 1024;
+const SLAB_ITEM_BYTES_MAX = 4096;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function allocate(n: number): Uint8Array {
+  if (n > SLAB_ITEM_BYTES_MAX) return new Uint8Array(n);
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += (n + 7) & ~7; // 8-byte aligned views
+  return out;
+}
+
+function writeU32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = (v >>> 16) & 0xff;
+  out[at + 2] = (v >>> 8) & 0xff;
+  out[at + 3] = v & 0xff;
+}
+
+function readU32(data: Uint8Array, at: number): number {
+  return ((data[at]! << 24) >>> 0) + (data[at + 1]! << 16) + (data[at + 2]! << 8) + data[at + 3]!;
+}
+
+function conditionRevisions(condition: KvCondition | undefined): readonly number[] {
+  if (condition === undefined || !("ifMatch" in condition)) return NO_REVISIONS;
   const m = condition.ifMatch;
-  if (m === "*") return [];
+  if (m === "*") return NO_REVISIONS;
   return typeof m === "number" ? [m] : m;
 }
 
-/** Encodes `cmd`; throws RangeError/TypeError when it breaks the limits above. */
+/**
+ * Encodes `cmd`; throws RangeError/TypeError when it breaks the limits above. The result may be a
+ * view into a larger buffer (mind its `byteOffset`).
+ */
 export function encodeCommand(cmd: KvCommand): Uint8Array {
-  const requestId = textEncoder.encode(cmd.requestId);
-  if (requestId.length > REQUEST_ID_BYTES_MAX) {
+  // Request ids are ASCII in practice: written char by char, no encoder call and no copy.
+  const asciiIdBytes = asciiLength(cmd.requestId);
+  const requestId = asciiIdBytes < 0 ? textEncoder.encode(cmd.requestId) : undefined;
+  const requestIdBytes = requestId?.length ?? asciiIdBytes;
+  if (requestIdBytes > REQUEST_ID_BYTES_MAX) {
     throw new RangeError(
-      `Cannot encode KV command: requestId is ${requestId.length} bytes, max ${REQUEST_ID_BYTES_MAX}`,
+      `Cannot encode KV command: requestId is ${requestIdBytes} bytes, max ${REQUEST_ID_BYTES_MAX}`,
     );
   }
   if (cmd.key.length < 1 || cmd.key.length > KEY_BYTES_MAX) {
@@ -132,27 +185,33 @@ export function encodeCommand(cmd: KvCommand): Uint8Array {
   }
   for (const r of revisions) checkRevision(r);
 
-  const total = HEADER_BYTES + condBytes + requestId.length + cmd.key.length + value.length;
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
+  const total = HEADER_BYTES + condBytes + requestIdBytes + cmd.key.length + value.length;
+  const out = allocate(total);
   out[0] = COMMAND_VERSION;
   out[1] = op;
   out[2] = kind;
-  out[3] = requestId.length;
-  view.setUint16(4, cmd.key.length);
-  view.setUint32(6, value.length);
+  out[3] = requestIdBytes;
+  out[4] = cmd.key.length >>> 8;
+  out[5] = cmd.key.length & 0xff;
+  writeU32(out, 6, value.length);
   let at = HEADER_BYTES;
   if (kind === COND_IF_MATCH_LIST) {
-    view.setUint16(at, revisions.length);
+    out[at] = revisions.length >>> 8;
+    out[at + 1] = revisions.length & 0xff;
     at += 2;
   }
   for (const r of revisions) {
-    view.setUint32(at, Math.floor(r / TWO_32));
-    view.setUint32(at + 4, r % TWO_32);
+    writeU32(out, at, Math.floor(r / TWO_32));
+    writeU32(out, at + 4, r % TWO_32);
     at += 8;
   }
-  out.set(requestId, at);
-  at += requestId.length;
+  if (requestId === undefined) {
+    const id = cmd.requestId;
+    for (let i = 0; i < requestIdBytes; i++) out[at + i] = id.charCodeAt(i);
+  } else {
+    out.set(requestId, at);
+  }
+  at += requestIdBytes;
   out.set(cmd.key, at);
   at += cmd.key.length;
   out.set(value, at);
@@ -175,15 +234,14 @@ export function decodeCommand(data: Uint8Array): KvCommand {
     throw new KvCommandDecodeError("Cannot decode KV command: data is not a Uint8Array");
   }
   if (data.length < HEADER_BYTES) fail(data, `shorter than the ${HEADER_BYTES}-byte header`);
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const version = data[0]!;
   if (version !== COMMAND_VERSION) fail(data, `unknown version ${version}`);
   const opByte = data[1]!;
   if (opByte !== OP_PUT && opByte !== OP_DELETE) fail(data, `unknown op ${opByte}`);
   const kind = data[2]!;
   const requestIdBytes = data[3]!;
-  const keyBytes = view.getUint16(4);
-  const valueBytes = view.getUint32(6);
+  const keyBytes = (data[4]! << 8) | data[5]!;
+  const valueBytes = readU32(data, 6);
   if (keyBytes < 1 || keyBytes > KEY_BYTES_MAX) {
     fail(data, `key length ${keyBytes} is not in 1..${KEY_BYTES_MAX}`);
   }
@@ -196,8 +254,8 @@ export function decodeCommand(data: Uint8Array): KvCommand {
   let at = HEADER_BYTES;
   const readRevision = (): number => {
     if (at + 8 > data.length) fail(data, `truncated revision at byte ${at}`);
-    const hi = view.getUint32(at);
-    const lo = view.getUint32(at + 4);
+    const hi = readU32(data, at);
+    const lo = readU32(data, at + 4);
     if (hi >= 2 ** 21) fail(data, `revision at byte ${at} is not a safe integer`);
     at += 8;
     return hi * TWO_32 + lo;
@@ -211,7 +269,7 @@ export function decodeCommand(data: Uint8Array): KvCommand {
       break;
     case COND_IF_MATCH_LIST: {
       if (at + 2 > data.length) fail(data, "truncated ifMatch list");
-      const count = view.getUint16(at);
+      const count = (data[at]! << 8) | data[at + 1]!;
       at += 2;
       if (count < 1 || count > IF_MATCH_REVISIONS_MAX) {
         fail(data, `ifMatch list of ${count} revisions, must be 1..${IF_MATCH_REVISIONS_MAX}`);
@@ -234,11 +292,13 @@ export function decodeCommand(data: Uint8Array): KvCommand {
   if (expected !== data.length) {
     fail(data, `lengths in the header add up to ${expected} bytes`);
   }
-  let requestId: string;
-  try {
-    requestId = textDecoder.decode(data.subarray(at, at + requestIdBytes));
-  } catch {
-    fail(data, "requestId is not valid UTF-8");
+  let requestId = asciiText(data, at, at + requestIdBytes);
+  if (requestId === undefined) {
+    try {
+      requestId = textDecoder.decode(data.subarray(at, at + requestIdBytes));
+    } catch {
+      fail(data, "requestId is not valid UTF-8");
+    }
   }
   at += requestIdBytes;
   const key = data.subarray(at, at + keyBytes);
