@@ -23,6 +23,20 @@ function hexValue(c: number): number {
  */
 export function percentDecodeBytes(s: string, options?: { plusAsSpace?: boolean }): Uint8Array {
   const plusAsSpace = options?.plusAsSpace ?? false;
+  // Fast path, the usual key: ASCII with nothing to decode is its own bytes.
+  let plain = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x25 /* % */ || c > 0x7f || (c === 0x2b /* + */ && plusAsSpace)) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    const bytes = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+    return bytes;
+  }
   const out = new Uint8Array(s.length * 3); // A char is at most 3 UTF-8 bytes here.
   let n = 0;
   for (let i = 0; i < s.length; i++) {
