@@ -72,6 +72,8 @@ export class WaitRegistry<T> {
   }
 
   #take(id: string): Pending<T> | undefined {
+    // Followers apply every write and wait for none of them: skip hashing the id.
+    if (this.#pending.size === 0) return undefined;
     const pending = this.#pending.get(id);
     if (pending === undefined) return undefined;
     this.#pending.delete(id);
