@@ -233,7 +233,28 @@ export function encodedBatchSize(sizes: readonly number[]): number {
 }
 
 /**
- * Encodes messages as one batch into a single buffer. `sizes` (from `encodedMessageSize`) may be
+ * Batches up to SLAB_ITEM_BYTES_MAX are carved from a shared slab: a typed array over 64 bytes
+ * gets its own off-heap buffer, which costs an allocation and garbage-collector work per batch.
+ * A full slab is replaced, never reused, so a view stays valid for as long as it is held.
+ */
+const SLAB_BYTES = 64 * 1024;
+const SLAB_ITEM_BYTES_MAX = 4096;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function allocate(n: number): Uint8Array<ArrayBuffer> {
+  if (n > SLAB_ITEM_BYTES_MAX) return new Uint8Array(n);
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += (n + 7) & ~7; // 8-byte aligned views
+  return out;
+}
+
+/**
+ * Encodes messages as one batch into a single buffer (a view: mind its `byteOffset`). `sizes` (from `encodedMessageSize`) may be
  * passed when the caller already computed them.
  */
 export function encodeBatch(
@@ -245,7 +266,7 @@ export function encodeBatch(
   }
   for (const m of messages) checkEncodable(m);
   const s = sizes ?? messages.map(encodedMessageSize);
-  const buf = new Uint8Array(encodedBatchSize(s));
+  const buf = allocate(encodedBatchSize(s));
   const w = new Writer(buf, 0);
   w.u8(WIRE_VERSION);
   w.varint(messages.length);
@@ -330,12 +351,23 @@ class Reader {
     return n;
   }
 
-  bytes(what: string): Uint8Array {
-    const n = this.varint(`${what} length`);
-    if (n > this.remaining) {
-      this.fail(`${what} length ${n} exceeds the ${this.remaining} remaining bytes`);
+  /** `what` names the field in errors; with `entry >= 0` it is that entry's data. */
+  bytes(what: string, entry = -1): Uint8Array {
+    const start = this.pos;
+    const buf = this.buf;
+    let n: number;
+    if (start < this.end && buf[start]! < 0x80) {
+      // A length under 128, the usual case: one byte (names are built only on failure).
+      n = buf[start]!;
+      this.pos = start + 1;
+    } else {
+      n = this.varint(`${entry < 0 ? what : `entry ${entry} data`} length`);
     }
-    const b = this.buf.subarray(this.pos, this.pos + n);
+    if (n > this.remaining) {
+      const name = entry < 0 ? what : `entry ${entry} data`;
+      this.fail(`${name} length ${n} exceeds the ${this.remaining} remaining bytes`);
+    }
+    const b = buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return b;
   }
@@ -372,7 +404,7 @@ function readMessage(r: Reader, limits: Limits): Message {
     const eIndex = r.varint("entry index");
     const eType = r.u8("entry type");
     if (eType > ENTRY_TYPE_MAX) r.fail(`entry ${i} has unknown type ${eType}`);
-    const data = r.bytes(`entry ${i} data`);
+    const data = r.bytes("entry data", i);
     entries[i] = { term: eTerm, index: eIndex, type: eType as Entry["type"], data };
   }
   const m: Message = {
