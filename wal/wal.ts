@@ -13,7 +13,15 @@ import {
   type WalSnapshotMarker,
 } from "./codec.ts";
 import { WalCorruptError } from "./errors.ts";
-import { isNotFound, joinPath, listDir, parentDir, syncDir, writeAll } from "./fs_util.ts";
+import {
+  isNotFound,
+  joinPath,
+  listDir,
+  parentDir,
+  syncDir,
+  writeAll,
+  writeAllSync,
+} from "./fs_util.ts";
 import { allZero, RecordScanError, RecordType, scanSegment, type SegmentScan } from "./record.ts";
 import { parseSegmentName, type SegmentName, segmentName, TMP_SUFFIX } from "./segment_name.ts";
 
@@ -23,6 +31,8 @@ export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const RELEASE_RETAIN_SEGMENTS_DEFAULT = 2;
 /** Size of the buffer kept for encoding batches; larger batches get a buffer of their own. */
 export const SCRATCH_BYTES = 1024 * 1024;
+/** Appends up to this size are written with a blocking write (see `writeAllSync`). */
+const SYNC_WRITE_BYTES_MAX = 256 * 1024;
 /** Largest segment file read: a segment is at most segmentBytesMax plus one batch. */
 export const SEGMENT_FILE_BYTES_MAX = 1024 * 1024 * 1024;
 /**
@@ -501,7 +511,9 @@ export class Wal {
   async #append(bytes: Uint8Array, sync: boolean): Promise<void> {
     assert(bytes.length > 0 && bytes.length % 16 === 0, "appends are whole aligned records");
     try {
-      await writeAll(this.#file, bytes);
+      // The usual append (one Ready) is small: written in place, only the sync goes to a worker.
+      if (bytes.length <= SYNC_WRITE_BYTES_MAX) writeAllSync(this.#file, bytes);
+      else await writeAll(this.#file, bytes);
       this.#unsynced = true;
       if (sync) {
         await this.#file.syncData();
