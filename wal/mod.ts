@@ -14,8 +14,10 @@
  * (64 MiB). New segments are written as `<name>.tmp`, synced, renamed, and the directory synced;
  * a leftover `.tmp` is removed on open. Files with other names are ignored.
  *
- * A new segment is preallocated: extended to `segmentBytesMax` with zeros. When a segment is
- * sealed it is truncated to its last record, so only the last segment ends in zeros.
+ * A new segment is preallocated: extended to `segmentBytesMax` with zeros (sparse). Appends
+ * write real zeros a MiB ahead of themselves, so that most fdatasyncs land on allocated blocks and
+ * need no journal commit. When a segment is sealed it is truncated to its last record, so only
+ * the last segment ends in zeros.
  *
  * ## Records
  *

@@ -252,3 +252,29 @@ Deno.test("a reused encoding buffer leaves no stale bytes behind", () => {
   strictEqual(reused.crc, fresh.crc);
   strictEqual(reused.bytes.buffer, dirty.buffer);
 });
+
+Deno.test("appends fill the sparse preallocated segment ahead of them with written zeros", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/wal`;
+    const segmentBytesMax = 8 << 20;
+    const wal = await Wal.create(dir, { segmentBytesMax, metadata });
+    const [name] = await segmentFiles(dir);
+    const path = `${dir}/${name}`;
+    const allocated = async () => (await Deno.stat(path)).blocks! * 512;
+    strictEqual((await Deno.stat(path)).size, segmentBytesMax);
+    ok(await allocated() < 1 << 20, "a new segment is sparse");
+    await wal.save({ term: 1, vote: 1, commit: 0 }, makeEntries(1, 10, 1, 100));
+    ok(await allocated() >= 1 << 20, "the first append fills a MiB ahead");
+    ok(await allocated() < 4 << 20, "and not the whole segment");
+    // Past the filled part, the next append fills the next stretch; the data reads back.
+    await wal.save(undefined, makeEntries(11, 12, 1, 1536 * 1024));
+    ok(await allocated() >= (1 << 20) + 2 * 1536 * 1024);
+    await wal.close();
+    const r = await Wal.open(dir, { segmentBytesMax });
+    deepStrictEqual(r.entries, [
+      ...makeEntries(1, 10, 1, 100),
+      ...makeEntries(11, 12, 1, 1536 * 1024),
+    ]);
+    await r.wal.close();
+  });
+});
