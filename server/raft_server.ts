@@ -42,7 +42,12 @@ import type { Snapshotter } from "../snap/mod.ts";
 import { decodeCommand, type KvResult, KvStore } from "../kv/mod.ts";
 import type { HttpTransport } from "../transport/mod.ts";
 import { decodeConfChangeContext, type Member, Members } from "./members.ts";
-import { checkSnapshotImage, decodeSnapshotData, encodeSnapshotData } from "./snapshot_data.ts";
+import {
+  checkSnapshotImage,
+  decodeSnapshotData,
+  encodeSnapshotData,
+  releaseSnapshotBytes,
+} from "./snapshot_data.ts";
 import { type ChainLink, SnapshotChain } from "./snapshot_chain.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { WaitRegistry } from "./wait.ts";
@@ -276,6 +281,9 @@ export class RaftServer {
     if (ready.snapshot) {
       this.#storage.applySnapshot({ metadata: ready.snapshot.metadata, data: NO_DATA });
       this.#installSnapshot(ready.snapshot);
+      // Saved and installed: nothing reads these bytes again (a snapshot this node sends is
+      // built anew from the store).
+      releaseSnapshotBytes(ready.snapshot.data);
     }
     if (ready.hardState) this.#storage.setHardState(ready.hardState);
     if (ready.entries.length > 0) this.#storage.append(ready.entries);
@@ -531,6 +539,9 @@ export class RaftServer {
       const { metadata } = this.#storage.createSnapshot(taken.index, taken.confState, NO_DATA);
       await this.#options.snapshotter.save({ metadata, data });
       const link = { index: taken.index, term: metadata.term, bytes: taken.store.length, image };
+      // Both buffers are this snapshot's own: free them now, not at the next full collection.
+      releaseSnapshotBytes(data);
+      releaseSnapshotBytes(taken.store);
       this.#snapshotSaved = { link, started };
     })().catch((error) => {
       // A newer snapshot from the leader may have replaced this one; anything else is logged.

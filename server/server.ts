@@ -258,6 +258,23 @@ function addGauges(
     new Gauge("raftkv_applied_index", "Highest applied index.", () => raft.appliedIndex),
   );
   registry.add(new Gauge("raftkv_keys", "Keys in the store.", () => raft.store.size));
+  // Read once per scrape: Deno.memoryUsage() reads /proc and the V8 heap statistics.
+  let memory = Deno.memoryUsage();
+  const memoryGauge = (name: string, help: string, read: (m: Deno.MemoryUsage) => number) =>
+    registry.add(new Gauge(name, help, () => read(memory)));
+  registry.add(
+    new Gauge("process_resident_memory_bytes", "Resident memory size in bytes.", () => {
+      memory = Deno.memoryUsage();
+      return memory.rss;
+    }),
+  );
+  memoryGauge("deno_heap_used_bytes", "V8 heap in use.", (m) => m.heapUsed);
+  memoryGauge("deno_heap_total_bytes", "V8 heap reserved.", (m) => m.heapTotal);
+  memoryGauge(
+    "deno_external_memory_bytes",
+    "Memory outside the V8 heap held by JS objects (buffers).",
+    (m) => m.external,
+  );
 }
 
 interface Recovered {

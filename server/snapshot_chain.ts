@@ -18,7 +18,12 @@ import { SnapshotFileError, type Snapshotter } from "../snap/mod.ts";
 import { KvChangesCorruptError, KvSnapshotCorruptError, KvStore } from "../kv/mod.ts";
 import type { WalSnapshotMarker } from "../wal/mod.ts";
 import type { Members } from "./members.ts";
-import { decodeSnapshotData, SnapshotDataError, type SnapshotLink } from "./snapshot_data.ts";
+import {
+  decodeSnapshotData,
+  releaseSnapshotBytes,
+  SnapshotDataError,
+  type SnapshotLink,
+} from "./snapshot_data.ts";
 
 /** Change sets after one image before the next image is taken. */
 export const CHANGE_SETS_MAX = 64;
@@ -118,10 +123,16 @@ async function loadChainAt(snapshotter: Snapshotter, tip: SnapshotLink): Promise
     newest ??= { metadata: snapshot.metadata, members: data.members };
     if (data.previous === undefined) {
       const store = new KvStore();
-      store.restore(data.store);
+      // The store copies what it keeps: the file's bytes are freed as soon as they are read.
+      try {
+        store.restore(data.store);
+      } finally {
+        releaseSnapshotBytes(snapshot.data);
+      }
       const links: ChainLink[] = [{ ...link, bytes: data.store.length, image: true }];
       for (const changes of changeSets.reverse()) {
         store.applyChanges(changes.store);
+        releaseSnapshotBytes(changes.store);
         links.push(changes.link);
       }
       return {

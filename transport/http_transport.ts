@@ -60,7 +60,8 @@ export interface HttpTransportOptions {
   /**
    * Gives a MsgSnap its data just before it is sent (default: sent as raft made it). raftkv's raft
    * storage keeps snapshot metadata only; this builds an image of the store as of now. A rejection
-   * fails the snapshot like a failed send.
+   * fails the snapshot like a failed send. The returned message's data belongs to the transport,
+   * which frees it once sent.
    */
   prepareSnapshot?(m: Message): Promise<Message>;
   logger?: Logger;

@@ -97,6 +97,17 @@ export class SnapshotSender {
       this.#reportStatus(this.#id, SnapshotStatus.Failure);
       return;
     }
+    try {
+      await this.#postPrepared(m, controller);
+    } finally {
+      // Prepared data is ours alone (see HttpTransportOptions.prepareSnapshot): an image of
+      // hundreds of MB is freed now rather than at the next full garbage collection.
+      const data = m.snapshot?.data;
+      if (m !== raw && data?.buffer instanceof ArrayBuffer) data.buffer.transfer(0);
+    }
+  }
+
+  async #postPrepared(m: Message, controller: AbortController): Promise<void> {
     if (this.#stopped) return;
     const [head, data] = encodeMessageParts(m);
     const total = head.length + data.length;

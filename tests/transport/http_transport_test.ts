@@ -560,3 +560,42 @@ Deno.test("random request bodies on either route always get 400, never a crash",
   }
   await t.close();
 });
+
+Deno.test("prepareSnapshot gives a MsgSnap its data at send time; the transport frees that data once sent", async () => {
+  let prepared: Uint8Array | undefined;
+  const rawData = new Uint8Array([1, 2, 3]);
+  const nodes = startNodes([1, 2], {
+    prepareSnapshot: (m) => {
+      prepared = new Uint8Array(1 << 20).fill(9);
+      return Promise.resolve({
+        ...m,
+        snapshot: { metadata: { ...m.snapshot!.metadata, index: 2000 }, data: prepared },
+      });
+    },
+  });
+  try {
+    const [n1, n2] = [byId(nodes, 1), byId(nodes, 2)];
+    const confState = {
+      voters: [1, 2],
+      learners: [],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    };
+    n1.transport.send([{
+      ...heartbeat(1, 2),
+      type: 7,
+      snapshot: { data: rawData, metadata: { index: 1000, term: 3, confState } },
+    }]);
+    await until(() => n1.snapshotStatuses.length === 1, "snapshot status");
+    assert.deepStrictEqual(n1.snapshotStatuses, [[2, SnapshotStatus.Finish]]);
+    const got = n2.received.find((m) => m.type === 7);
+    assert.equal(got?.snapshot?.metadata.index, 2000);
+    assert.equal(got?.snapshot?.data.length, 1 << 20);
+    assert.ok(got?.snapshot?.data.every((b) => b === 9));
+    assert.equal(prepared?.length, 0, "the prepared data was freed");
+    assert.deepStrictEqual([...rawData], [1, 2, 3], "raft's own message is left alone");
+  } finally {
+    await stopNodes(nodes);
+  }
+});
