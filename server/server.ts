@@ -295,8 +295,17 @@ async function recover(config: ServerConfig, logger: Logger): Promise<Recovered>
   // The node keeps the snapshot chains it needs itself (RaftServer): no pruning by count.
   const snapshotter = new Snapshotter(`${config.dataDir}/snap`, { logger, keep: Infinity });
   if (await Wal.exists(walDir)) {
-    const markers = await Wal.readSnapshotMarkers(walDir);
-    const snapshot = await loadSnapshotChain(snapshotter, markers, logger);
+    // The newest markers are in the newest segments; all of them are read only if those fail.
+    let snapshot = await loadSnapshotChain(
+      snapshotter,
+      await Wal.readSnapshotMarkers(walDir, { segmentsMax: 2 }),
+      logger,
+    );
+    snapshot ??= await loadSnapshotChain(
+      snapshotter,
+      await Wal.readSnapshotMarkers(walDir),
+      logger,
+    );
     const marker = snapshot
       ? { index: snapshot.metadata.index, term: snapshot.metadata.term }
       : undefined;

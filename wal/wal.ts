@@ -333,10 +333,22 @@ export class Wal {
     });
   }
 
-  /** Snapshot markers in the WAL whose index is committed by its last hard state, oldest first. */
-  static async readSnapshotMarkers(dir: string): Promise<WalSnapshotMarker[]> {
-    const segs = await listSegments(dir);
-    if (segs.length === 0) throw new Error(`Cannot read WAL in ${dir}: no segment files`);
+  /**
+   * Snapshot markers in the WAL whose index is committed by its last hard state, oldest first.
+   * With `segmentsMax`, only the newest segments are read: the newest markers, at a fraction of
+   * the cost of reading every retained segment (64 MiB each) on a restart.
+   */
+  static async readSnapshotMarkers(
+    dir: string,
+    options: { segmentsMax?: number } = {},
+  ): Promise<WalSnapshotMarker[]> {
+    const all = await listSegments(dir);
+    if (all.length === 0) throw new Error(`Cannot read WAL in ${dir}: no segment files`);
+    const segmentsMax = options.segmentsMax ?? all.length;
+    if (!Number.isSafeInteger(segmentsMax) || segmentsMax < 1) {
+      throw new RangeError(`segmentsMax must be a positive integer: ${segmentsMax}`);
+    }
+    const segs = all.slice(-segmentsMax);
     const log = await readLog(dir, { segs, snapshotIndex: 0, lastIsTail: true, entries: false });
     return log.markers.filter((m) => m.index <= log.hardState.commit);
   }

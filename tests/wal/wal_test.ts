@@ -278,3 +278,24 @@ Deno.test("appends fill the sparse preallocated segment ahead of them with writt
     await r.wal.close();
   });
 });
+
+Deno.test("readSnapshotMarkers with segmentsMax reads only the newest segments", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/wal`;
+    const wal = await Wal.create(dir, { segmentBytesMax: 4096, metadata });
+    for (let i = 1; i <= 60; i += 10) {
+      await wal.save({ term: 1, vote: 1, commit: i + 9 }, makeEntries(i, i + 9, 1, 300));
+      await wal.saveSnapshot({ index: i + 9, term: 1 });
+    }
+    const segments = wal.segmentFiles().length;
+    await wal.close();
+    ok(segments >= 4, `${segments} segments`);
+    const all = await Wal.readSnapshotMarkers(dir);
+    deepStrictEqual(all.map((m) => m.index), [10, 20, 30, 40, 50, 60]);
+    const newest = await Wal.readSnapshotMarkers(dir, { segmentsMax: 1 });
+    ok(newest.length >= 1 && newest.length < all.length, JSON.stringify(newest));
+    deepStrictEqual(newest, all.slice(-newest.length));
+    deepStrictEqual(await Wal.readSnapshotMarkers(dir, { segmentsMax: 1000 }), all);
+    await rejects(Wal.readSnapshotMarkers(dir, { segmentsMax: 0 }), RangeError);
+  });
+});
