@@ -66,12 +66,19 @@ function errorBody(code: string, message: string, extra?: Record<string, unknown
   return { error: { code, message, ...extra } };
 }
 
-/** What Hono's `c.json(body, status, headers)` answers. */
+/**
+ * What Hono's `c.json(body, status, headers)` answers, header names included: Content-Type alone
+ * goes as given, with more headers they go through a `Headers` (lower-cased names).
+ */
 function json(body: unknown, status: number, headers?: Record<string, string>): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "Content-Type": "application/json", ...headers },
-  });
+  const text = JSON.stringify(body);
+  if (headers === undefined || Object.keys(headers).length === 0) {
+    return new Response(text, { status, headers: { "Content-Type": "application/json" } });
+  }
+  const all = new Headers();
+  all.set("Content-Type", "application/json");
+  for (const [name, value] of Object.entries(headers)) all.set(name, value);
+  return new Response(text, { status, headers: all });
 }
 
 function readOptions(params: Map<string, string>): ReadOptions {
@@ -222,11 +229,13 @@ export function createApp(service: KvService, options?: CreateAppOptions): Hono 
     const condition = writeCondition(req.headers, "PUT");
     const value = await readBodyLimited(req, valueBytesMax);
     const { revision } = await service.put(key, value, condition);
-    // What c.json({ revision }, 200, { ETag }) answers, without building a Context.
-    return new Response(`{"revision":${revision}}`, {
-      status: 200,
-      headers: { "Content-Type": "application/json", ETag: etag(revision) },
-    });
+    // What c.json({ revision }, 200, { ETag }) answers, without building a Context. Headers are
+    // added to the Response rather than passed in its init, whose conversion costs ~4x more.
+    const response = new Response(`{"revision":${revision}}`, { status: 200 });
+    const headers = response.headers;
+    headers.set("content-type", "application/json"); // replaces a string body's text/plain
+    headers.set("etag", etag(revision));
+    return response;
   };
   app.put("/kv/*", (c) => put(c.req.raw));
 
