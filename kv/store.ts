@@ -112,6 +112,8 @@ export const SNAPSHOT_SLICE_MS_DEFAULT = 5;
  * 0.1 ms at 256-byte values, more for large ones.
  */
 const SNAPSHOT_STEP_ITEMS = 128;
+/** Keys `restoreAsync` decodes between clock reads. */
+const RESTORE_STEP_ITEMS = 1024;
 
 /**
  * Checks a snapshot image's header and CRC without decoding it (one native CRC pass): throws
@@ -455,6 +457,32 @@ export class KvStore {
    * nothing) when `data` is malformed. Nothing refers to `data` afterwards.
    */
   restore(data: Uint8Array): void {
+    const steps = this.#restoreSteps(data);
+    while (!steps.next().done);
+  }
+
+  /**
+   * `restore()` in slices of about `sliceMs` (default 5 ms) with a macrotask turn between them,
+   * so that a follower installing a snapshot of a million keys keeps answering meanwhile. The
+   * store is unchanged (and readable) until the last slice swaps the new state in; the caller
+   * must not apply entries before this settles.
+   */
+  async restoreAsync(data: Uint8Array, options?: { sliceMs?: number }): Promise<void> {
+    const sliceMs = options?.sliceMs ?? SNAPSHOT_SLICE_MS_DEFAULT;
+    const steps = this.#restoreSteps(data);
+    const appliedIndex = this.#appliedIndex;
+    for (;;) {
+      const sliceEnd = performance.now() + sliceMs;
+      let done = false;
+      while (!done && performance.now() < sliceEnd) done = steps.next().done === true;
+      if (done) return;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      assert(this.#appliedIndex === appliedIndex, "entries applied during restoreAsync");
+    }
+  }
+
+  /** The work of `restore`, yielding every RESTORE_STEP_ITEMS keys; the last step swaps. */
+  *#restoreSteps(data: Uint8Array): Generator<void, void, void> {
     const fail = (why: string): never => {
       throw new KvSnapshotCorruptError(
         `Cannot restore KV snapshot of ${data.length} bytes: ${why}`,
@@ -497,6 +525,7 @@ export class KvStore {
       keys[n] = key;
       slots[n] = { value: buffer.toString("latin1", at, at + valueBytes), revision };
       at += valueBytes;
+      if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
     }
     if (at !== end) fail(`${end - at} bytes follow the last key`);
     // The map is filled only once every key and slot exists (most of them promoted to the old
@@ -504,12 +533,18 @@ export class KvStore {
     // (measured on a loaded 2-core machine), likely from the garbage collector tracking young
     // objects written into the map's large table.
     const map = new Map<string, Slot>();
-    for (let n = 0; n < count; n++) map.set(keys[n]!, slots[n]!);
+    for (let n = 0; n < count; n++) {
+      map.set(keys[n]!, slots[n]!);
+      if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
+    }
     assert(map.size === count, `restore mapped ${map.size} keys of ${count}`);
     // A running snapshot job keeps its frozen runs of the old slots, which nothing mutates any
     // more: it needs no overlay from now on.
+    const sorted = SortedKeys.fromSorted(keys, slots, { checked: true });
+    yield;
+    // Nothing changed the store before this point: the new state goes in at once.
     this.#snapshotOverlay = undefined;
-    this.#sorted = SortedKeys.fromSorted(keys, slots, { checked: true });
+    this.#sorted = sorted;
     this.#map = map;
     this.#appliedIndex = appliedIndex;
     // Every byte was accounted for above, so a snapshot of this state has exactly this size.

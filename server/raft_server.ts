@@ -280,7 +280,7 @@ export class RaftServer {
 
     if (ready.snapshot) {
       this.#storage.applySnapshot({ metadata: ready.snapshot.metadata, data: NO_DATA });
-      this.#installSnapshot(ready.snapshot);
+      await this.#installSnapshot(ready.snapshot);
       // Saved and installed: nothing reads these bytes again (a snapshot this node sends is
       // built anew from the store).
       releaseSnapshotBytes(ready.snapshot.data);
@@ -327,11 +327,13 @@ export class RaftServer {
     });
   }
 
-  #installSnapshot(snapshot: Snapshot): void {
+  async #installSnapshot(snapshot: Snapshot): Promise<void> {
     const { index, confState } = snapshot.metadata;
-    this.#confState = confState;
     const { members, store } = decodeSnapshotData(snapshot.data);
-    this.store.restore(store);
+    // In slices: a million keys take seconds to decode, and the node keeps serving reads of its
+    // old state meanwhile. The loop applies nothing until it is done.
+    await this.store.restoreAsync(store);
+    this.#confState = confState;
     this.#replaceMembers(members);
     this.#appliedIndex = index;
     this.#snapshotIndex = index;

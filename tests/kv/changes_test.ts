@@ -127,3 +127,30 @@ Deno.test("changes: takeChangesAsync captures at the call; later writes go to th
   replica.applyChanges(store.takeChanges());
   assert.equal(Buffer.compare(replica.snapshot(), store.snapshot()), 0);
 });
+
+Deno.test("store: restoreAsync gives the state restore gives; the old state stays readable until it ends", async () => {
+  const source = new KvStore();
+  const index = applyRandom(source, 0, 5000, 3);
+  for (let i = 0; i < 5000; i++) source.apply(index + 1 + i, put(`bulk${i}`, "x".repeat(64)));
+  const image = source.snapshot();
+  const target = new KvStore();
+  target.apply(1, put("old", "state"));
+  const restoring = target.restoreAsync(image, { sliceMs: 0.05 });
+  let sawOld = 0;
+  let finished = false;
+  restoring.then(() => finished = true);
+  while (!finished) {
+    if (target.get(enc.encode("old")) !== undefined) sawOld++;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  await restoring;
+  assert.ok(sawOld > 0, "reads ran between the slices");
+  assert.equal(target.get(enc.encode("old")), undefined);
+  assert.equal(Buffer.compare(target.snapshot(), image), 0);
+
+  const damaged = image.slice();
+  damaged[damaged.length - 1]! ^= 1;
+  const before = target.snapshot();
+  await assert.rejects(target.restoreAsync(damaged), /CRC mismatch/);
+  assert.equal(Buffer.compare(target.snapshot(), before), 0);
+});
