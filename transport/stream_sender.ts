@@ -17,19 +17,18 @@
  * for a backoff period (50 ms doubling to 2 s) new messages are dropped at once. The first
  * message after the backoff opens a new socket; opening resets the backoff.
  *
- * Known limits. Deno's WebSocket client does not set TCP_NODELAY, so while an earlier frame is
- * unacknowledged at the TCP level a small frame can wait for the peer's delayed ACK (measured up
- * to 40 ms on an idle Linux loopback; under raft's steady two-way traffic it was not visible end
- * to end). Answering each batch with a small frame from the receiver removed that wait in a
- * micro benchmark but cut end-to-end throughput by more than half, so there is none. Nothing
- * detects a peer that keeps the socket open but stops reading until `STREAM_BUFFERED_BYTES_MAX`
- * is buffered (the receiving server pings its clients every 30 s, not the reverse).
+ * The socket is our own small client (ws_client.ts) with TCP_NODELAY: with Deno's `WebSocket`,
+ * a small frame written while an earlier one was unacknowledged waited for the peer's delayed
+ * ACK. Known limit: nothing detects a peer that keeps the socket open but stops reading until
+ * `STREAM_BUFFERED_BYTES_MAX` is buffered (the receiving server pings its clients every 30 s, not
+ * the reverse).
  */
 
 import assert from "node:assert/strict";
 import type { Message } from "../raft/types.ts";
 import { encodeBatch } from "./codec.ts";
 import { MessageQueue } from "./message_queue.ts";
+import { PeerSocket, SocketState } from "./ws_client.ts";
 import type {
   MessageSender,
   PeerSendCounters,
@@ -63,9 +62,9 @@ export class StreamSender implements MessageSender {
   #limits: PeerSenderLimits;
   #queue: MessageQueue;
   /** The current socket, connecting or open; undefined while there is none. */
-  #ws: WebSocket | undefined;
+  #ws: PeerSocket | undefined;
   /** Every socket not yet closed (the current one and any being closed), to its close event. */
-  #closing = new Map<WebSocket, Promise<void>>();
+  #closing = new Map<PeerSocket, Promise<void>>();
   #flushScheduled = false;
   /** 0 while the peer is healthy, else the current backoff. */
   #backoffMs = 0;
@@ -120,7 +119,7 @@ export class StreamSender implements MessageSender {
       this.#connect();
       return; // flushed on open
     }
-    if (this.#ws.readyState === WebSocket.OPEN) this.#scheduleFlush();
+    if (this.#ws.readyState === SocketState.Open) this.#scheduleFlush();
   }
 
   #scheduleFlush(): void {
@@ -135,7 +134,7 @@ export class StreamSender implements MessageSender {
   /** Writes everything queued to the open socket, one WebSocket message per batch. */
   #flush(): void {
     const ws = this.#ws;
-    if (this.#stopped || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+    if (this.#stopped || ws === undefined || ws.readyState !== SocketState.Open) return;
     while (this.#queue.length > 0) {
       if (ws.bufferedAmount > STREAM_BUFFERED_BYTES_MAX) {
         this.#drop(`${ws.bufferedAmount} bytes are still unsent on the stream`);
@@ -154,22 +153,20 @@ export class StreamSender implements MessageSender {
   #connect(): void {
     assert(this.#ws === undefined && !this.#stopped && this.#backoffTimer === undefined);
     const url = this.#url.replace(/^http/, "ws") + STREAM_PATH;
-    let ws: WebSocket;
+    let ws: PeerSocket;
     try {
-      ws = new WebSocket(url, {
+      ws = new PeerSocket(url, {
         headers: {
           [HEADER_CLUSTER_ID]: this.#ctx.clusterId,
           [HEADER_FROM]: String(this.#ctx.localId),
           [HEADER_TO]: String(this.id),
         },
-        client: this.#ctx.client,
       });
     } catch (e) {
       // A URL the WebSocket constructor refuses; addPeer checked it is http(s).
       this.#onFailure(`Cannot open ${url}: ${e}`);
       return;
     }
-    ws.binaryType = "arraybuffer";
     this.#ws = ws;
     let reason: string | undefined;
     const timer = setTimeout(() => {
@@ -188,10 +185,8 @@ export class StreamSender implements MessageSender {
       this.#scheduleFlush();
     };
     ws.onerror = (e) => {
-      reason ??= e instanceof ErrorEvent ? e.message : "socket error";
+      reason ??= e.message;
     };
-    // The peer never writes on our stream; anything it sends is ignored.
-    ws.onmessage = () => {};
     ws.onclose = (e) => {
       clearTimeout(timer);
       this.#closing.delete(ws);
@@ -241,7 +236,7 @@ export class StreamSender implements MessageSender {
     this.counters.messagesDropped += this.#queue.clear();
     this.#ws = undefined;
     for (const ws of this.#closing.keys()) {
-      if (ws.readyState !== WebSocket.CLOSED) ws.close(STREAM_CLOSE_NORMAL, "transport stopped");
+      if (ws.readyState !== SocketState.Closed) ws.close(STREAM_CLOSE_NORMAL, "transport stopped");
     }
     await settleWithin([...this.#closing.values()], CLOSE_WAIT_MS);
   }
