@@ -3,10 +3,12 @@
  *
  * ```
  * offset  0: magic "RKVSNAP\0" (8 bytes)
- * offset  8: u32 LE format version (1)
+ * offset  8: u32 LE format version (2; 1 is still read)
  * offset 12: u32 LE metadata length M
  * offset 16: u64 LE data length D (below 2^53)
- * offset 24: u32 LE CRC-32C of bytes 0..23, then of the M + D bytes after the header
+ * offset 24: u32 LE CRC of bytes 0..23, then of the M + D bytes after the header: CRC-32 (zlib,
+ *            native) in version 2, CRC-32C in version 1. Native CRC checks hundreds of MB about
+ *            8x faster than the WAL's CRC-32C in JavaScript (7 vs 55 ms per 64 MiB here).
  * offset 28: u32 zero
  * offset 32: metadata: u64 index, u64 term, then the ConfState: voters, learners,
  *            votersOutgoing, learnersNext, each a u32 count and that many u64 ids,
@@ -22,9 +24,20 @@ import type { ConfState, SnapshotMetadata } from "../raft/types.ts";
 import { assert } from "../wal/assert.ts";
 import { getU64, putU64 } from "../wal/codec.ts";
 import { crc32c } from "../wal/crc32c.ts";
+import { crc32 } from "node:zlib";
 
 const MAGIC = new TextEncoder().encode("RKVSNAP\0");
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** The version written; `SNAPSHOT_FORMAT_VERSIONS_READ` are read. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+const SNAPSHOT_FORMAT_VERSIONS_READ = [1, 2];
+
+/** The checksum of a format version: `(bytes, seed)` continues a running CRC. */
+export type SnapshotChecksum = (bytes: Uint8Array, seed: number) => number;
+
+export function snapshotChecksum(version: number): SnapshotChecksum {
+  assert(SNAPSHOT_FORMAT_VERSIONS_READ.includes(version), `snapshot format version ${version}`);
+  return version === 1 ? crc32c : (bytes, seed) => crc32(bytes, seed);
+}
 export const SNAPSHOT_HEADER_BYTES = 32;
 /** Offset of the CRC field; the CRC covers the header bytes before it. */
 const CRC_OFFSET = 24;
@@ -42,6 +55,7 @@ export class SnapshotFileError extends Error {
 
 /** What a file's header says. */
 export interface SnapshotHeader {
+  version: number;
   metaBytes: number;
   dataBytes: number;
   /** The CRC stored at offset 24. */
@@ -99,7 +113,9 @@ export function encodeSnapshotHead(metadata: SnapshotMetadata, dataBytes: number
 /** The start of a file's CRC chain: the CRC of header bytes 0..23. */
 export function headerCrc(header: Uint8Array): number {
   assert(header.length >= SNAPSHOT_HEADER_BYTES, "a whole header");
-  return crc32c(header.subarray(0, CRC_OFFSET));
+  const version = new DataView(header.buffer, header.byteOffset, SNAPSHOT_HEADER_BYTES)
+    .getUint32(8, true);
+  return snapshotChecksum(version)(header.subarray(0, CRC_OFFSET), 0);
 }
 
 /** Stores `crc` in the header's CRC field. */
@@ -121,7 +137,7 @@ export function decodeSnapshotHeader(header: Uint8Array, fileBytes: number): Sna
   }
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== SNAPSHOT_FORMAT_VERSION) {
+  if (!SNAPSHOT_FORMAT_VERSIONS_READ.includes(version)) {
     throw new SnapshotFileError(`unknown format version ${version}`);
   }
   if (view.getUint32(28, true) !== 0) throw new SnapshotFileError("non-zero reserved header bytes");
@@ -140,7 +156,7 @@ export function decodeSnapshotHeader(header: Uint8Array, fileBytes: number): Sna
   if (metaBytes > SNAPSHOT_METADATA_BYTES_MAX) {
     throw new SnapshotFileError(`metadata of ${metaBytes} bytes is over the limit`);
   }
-  return { metaBytes, dataBytes, crc: view.getUint32(CRC_OFFSET, true) };
+  return { version, metaBytes, dataBytes, crc: view.getUint32(CRC_OFFSET, true) };
 }
 
 /** Decodes the metadata bytes (the M bytes after the header), once the file's CRC matched. */

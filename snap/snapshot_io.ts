@@ -9,7 +9,6 @@
  */
 import type { Snapshot, SnapshotMetadata } from "../raft/types.ts";
 import { assert } from "../wal/assert.ts";
-import { crc32c } from "../wal/crc32c.ts";
 import { writeAll } from "../wal/fs_util.ts";
 import {
   decodeSnapshotHeader,
@@ -17,7 +16,9 @@ import {
   encodeSnapshotHead,
   headerCrc,
   setHeaderCrc,
+  SNAPSHOT_FORMAT_VERSION,
   SNAPSHOT_HEADER_BYTES,
+  snapshotChecksum,
   SnapshotFileError,
 } from "./snapshot_file.ts";
 
@@ -73,14 +74,15 @@ export async function writeSnapshotFile(
   const { data, metadata } = snapshot;
   const head = encodeSnapshotHead(metadata, data.length);
   assert(await file.seek(0, Deno.SeekMode.Current) === 0, "snapshot written from offset 0");
-  let crc = crc32c(head.subarray(SNAPSHOT_HEADER_BYTES), headerCrc(head));
+  const checksum = snapshotChecksum(SNAPSHOT_FORMAT_VERSION);
+  let crc = checksum(head.subarray(SNAPSHOT_HEADER_BYTES), headerCrc(head));
   await writeAll(file, head);
   const slices = Math.ceil(data.length / sliceBytes);
   for (let k = 0; k < slices; k++) {
     await yieldToLoop();
     const off = k * sliceBytes;
     const slice = data.subarray(off, Math.min(off + sliceBytes, data.length));
-    crc = crc32c(slice, crc); // Right before writing: the stored CRC is that of these bytes.
+    crc = checksum(slice, crc); // Right before writing: the stored CRC is that of these bytes.
     await writeAll(file, slice);
     unsynced += slice.length;
     if (unsynced >= syncBytes) {
@@ -124,7 +126,8 @@ async function scanSnapshotFile(
   const h = decodeSnapshotHeader(header, fileBytes);
   const meta = new Uint8Array(h.metaBytes);
   if (!await readFull(file, meta)) throw new SnapshotFileError("file ends in its metadata");
-  let crc = crc32c(meta, headerCrc(header));
+  const checksum = snapshotChecksum(h.version);
+  let crc = checksum(meta, headerCrc(header));
   const sliceAt = options.dataBuffer(h.dataBytes);
   const slices = Math.ceil(h.dataBytes / sliceBytes);
   for (let k = 0; k < slices; k++) {
@@ -133,7 +136,7 @@ async function scanSnapshotFile(
     if (!await readFull(file, slice)) {
       throw new SnapshotFileError(`file ends before its ${h.dataBytes} bytes of data`);
     }
-    crc = crc32c(slice, crc); // Right after reading.
+    crc = checksum(slice, crc); // Right after reading.
     await yieldToLoop();
   }
   const extra = await file.read(new Uint8Array(1));

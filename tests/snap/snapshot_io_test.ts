@@ -3,7 +3,7 @@ import type { Snapshot } from "../../raft/types.ts";
 import { snapshotFileName, Snapshotter } from "../../snap/mod.ts";
 import { writeSnapshotFile } from "../../snap/snapshot_io.ts";
 import { withTempDir } from "../wal/helpers.ts";
-import { encodeSnapshotFileV1 } from "./v1_reference.ts";
+import { encodeSnapshotFileReference } from "./reference_encoder.ts";
 
 const MiB = 1024 * 1024;
 
@@ -46,14 +46,14 @@ async function ticksDuring(fn: () => Promise<void>): Promise<number> {
   return ticks;
 }
 
-Deno.test("a 20 MB snapshot saved and loaded in 1 MiB slices round-trips, byte for byte v1", async () => {
+Deno.test("a 20 MB snapshot saved and loaded in 1 MiB slices round-trips, byte for byte", async () => {
   await withTempDir(async (dir) => {
     const s = new Snapshotter(dir); // default slices: 1 MiB
     const big = snap(0x5000, 4, 20 * MiB + 123);
     await s.save(big);
     const file = await Deno.readFile(`${dir}/${snapshotFileName(4, 0x5000)}`);
-    // What the one-shot encoder wrote: files from before load, and files from now load in them.
-    sameBytes(file, encodeSnapshotFileV1(big), "file");
+    // What the one-shot encoder writes.
+    sameBytes(file, encodeSnapshotFileReference(big), "file");
     const loaded = await s.load();
     ok(loaded !== undefined);
     deepStrictEqual(loaded.metadata, big.metadata);
@@ -100,13 +100,13 @@ Deno.test("the save writes through its slices: timers run even when every write 
     crc = await writeSnapshotFile(memFile, big, { sliceBytes: MiB });
   });
   ok(ticks > 0, `${ticks} ticks`);
-  sameBytes(bytes, encodeSnapshotFileV1(big), "file");
+  sameBytes(bytes, encodeSnapshotFileReference(big), "file");
   strictEqual(crc, new DataView(bytes.buffer).getUint32(24, true));
   // Header and metadata, nine data slices, then the header again with its CRC.
   deepStrictEqual(writes, [0, ...Array.from({ length: 9 }, (_, k) => 129 + k * MiB), 0]);
 });
 
-Deno.test("any slice size writes the v1 bytes and loads back, at every boundary", async () => {
+Deno.test("any slice size writes the reference bytes and loads back, at every boundary", async () => {
   await withTempDir(async (dir) => {
     let index = 1;
     for (const sliceBytes of [1, 7, 100, 4096]) {
@@ -116,14 +116,18 @@ Deno.test("any slice size writes the v1 bytes and loads back, at every boundary"
         const want = snap(index++, 2, bytes);
         await s.save(want);
         const file = await Deno.readFile(`${dir}/${snapshotFileName(2, want.metadata.index)}`);
-        sameBytes(file, encodeSnapshotFileV1(want), `file of ${bytes} in ${sliceBytes}`);
+        sameBytes(
+          file,
+          encodeSnapshotFileReference(want),
+          `file of ${bytes} in ${sliceBytes}`,
+        );
         deepStrictEqual(await s.load(), want, `${bytes} bytes in slices of ${sliceBytes}`);
       }
     }
   });
 });
 
-Deno.test("a file written by the v1 encoder loads, and saving its snapshot writes the same bytes", async () => {
+Deno.test("a version 1 file (CRC-32C) still loads; saving its snapshot writes version 2", async () => {
   await withTempDir(async (dir) => {
     const name = snapshotFileName(3, 0x1f40);
     // Written by snap/snapshot_file.ts's encodeSnapshotFile at e1bf8ae, before streamed saves.
@@ -134,8 +138,11 @@ Deno.test("a file written by the v1 encoder loads, and saving its snapshot write
     await Deno.writeFile(`${dir}/old/${name}`, golden);
     const loaded = await new Snapshotter(`${dir}/old`).load();
     deepStrictEqual(loaded, snap(0x1f40, 3, 3000));
+    sameBytes(encodeSnapshotFileReference(loaded, 1), golden, "the reference encoder, version 1");
     await new Snapshotter(`${dir}/new`, { sliceBytes: 1000 }).save(loaded);
-    sameBytes(await Deno.readFile(`${dir}/new/${name}`), golden, "file");
+    const saved = await Deno.readFile(`${dir}/new/${name}`);
+    sameBytes(saved, encodeSnapshotFileReference(loaded, 2), "file");
+    strictEqual(new DataView(saved.buffer).getUint32(8, true), 2);
   });
 });
 

@@ -1,15 +1,14 @@
 /**
  * The one-shot snapshot encoder as it was before saves were streamed in slices (snap/ at commit
- * e1bf8ae, its limit checks and assertions left out): the reference for format version 1. A
- * streamed save must write the same bytes, so files written before still load, and files written
- * now load in older builds.
+ * e1bf8ae, its limit checks and assertions left out), for format version 1 (CRC-32C) and version 2
+ * (the same layout with zlib's CRC-32). A streamed save must write the same bytes as this.
  */
 import type { ConfState, Snapshot } from "../../raft/types.ts";
 import { putU64 } from "../../wal/codec.ts";
 import { crc32c } from "../../wal/crc32c.ts";
+import { crc32 } from "node:zlib";
 
 const MAGIC = new TextEncoder().encode("RKVSNAP\0");
-const SNAPSHOT_FORMAT_VERSION = 1;
 const SNAPSHOT_HEADER_BYTES = 32;
 
 function confStateBytes(cs: ConfState): number {
@@ -20,7 +19,7 @@ function confStateBytes(cs: ConfState): number {
   return n;
 }
 
-export function encodeSnapshotFileV1(snap: Snapshot): Uint8Array {
+export function encodeSnapshotFileReference(snap: Snapshot, version: 1 | 2 = 2): Uint8Array {
   const { metadata, data } = snap;
   const cs = metadata.confState;
   const metaBytes = 16 + confStateBytes(cs);
@@ -28,7 +27,7 @@ export function encodeSnapshotFileV1(snap: Snapshot): Uint8Array {
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
-  view.setUint32(8, SNAPSHOT_FORMAT_VERSION, true);
+  view.setUint32(8, version, true);
   view.setUint32(12, metaBytes, true);
   putU64(view, 16, data.length);
   let off = SNAPSHOT_HEADER_BYTES;
@@ -46,10 +45,9 @@ export function encodeSnapshotFileV1(snap: Snapshot): Uint8Array {
   view.setUint8(off, cs.autoLeave ? 1 : 0);
   off += 1;
   out.set(data, off);
-  view.setUint32(
-    24,
-    crc32c(out.subarray(SNAPSHOT_HEADER_BYTES), crc32c(out.subarray(0, 24))),
-    true,
-  );
+  const crc = version === 1
+    ? crc32c(out.subarray(SNAPSHOT_HEADER_BYTES), crc32c(out.subarray(0, 24)))
+    : crc32(out.subarray(SNAPSHOT_HEADER_BYTES), crc32(out.subarray(0, 24)));
+  view.setUint32(24, crc, true);
   return out;
 }
