@@ -225,20 +225,9 @@ export class RaftkvCluster implements BenchCluster {
   }
 
   /** Size of the newest snapshot file (<data-dir>/snap/*.snap) of a node, if any. */
-  async newestSnapshotBytes(nodeIndex: number): Promise<number | undefined> {
-    const dir = `${this.#nodes[nodeIndex]!.dataDir}/snap`;
-    let newest: { name: string; size: number } | undefined;
-    try {
-      for await (const e of Deno.readDir(dir)) {
-        if (!e.isFile || !e.name.endsWith(".snap")) continue;
-        if (newest === undefined || e.name > newest.name) {
-          newest = { name: e.name, size: (await Deno.stat(`${dir}/${e.name}`)).size };
-        }
-      }
-    } catch {
-      return undefined;
-    }
-    return newest?.size;
+  /** The whole log of a node (all its runs: the log file is appended to). */
+  async logText(nodeIndex: number): Promise<string> {
+    return await Deno.readTextFile(this.#nodes[nodeIndex]!.proc.logFile).catch(() => "");
   }
 
   /** Stops a node with SIGTERM and starts it again on its data; seconds until /health is 200. */

@@ -73,6 +73,8 @@ export interface ScaleResult {
   duringSnapshotErrors: number | undefined;
   duringSnapshotErrorDetail: string;
   snapshotsSeenDuringLoad: number | undefined;
+  /** raftkv: change sets taken by the leader over the whole run (from its log). */
+  changeSets: SnapshotTaken[];
   /** Raft term once the fresh cluster had its leader, before the load. */
   termAtStart: number | undefined;
   termBefore: number | undefined;
@@ -81,6 +83,27 @@ export interface ScaleResult {
 }
 
 /** "1234", "12.3", "1.23", "0.123": three significant digits below 1000, integers above. */
+/** One snapshot a raftkv node logged: "snapshot at index I: image|change set of N bytes in M ms". */
+export interface SnapshotTaken {
+  kind: "image" | "change set";
+  bytes: number;
+  seconds: number;
+}
+
+/** The snapshots a raftkv node's log reports, oldest first. */
+export function parseSnapshotLog(text: string): SnapshotTaken[] {
+  const out: SnapshotTaken[] = [];
+  const pattern = /snapshot at index \d+: (image|change set) of (\d+) bytes in (\d+) ms/g;
+  for (const m of text.matchAll(pattern)) {
+    out.push({
+      kind: m[1] as SnapshotTaken["kind"],
+      bytes: Number(m[2]),
+      seconds: Number(m[3]) / 1000,
+    });
+  }
+  return out;
+}
+
 export function formatNumber(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return "n/a";
   const a = Math.abs(v);
@@ -278,6 +301,14 @@ export function formatScaleTable(results: ScaleResult[]): string {
     (s) => withDetail(formatCount(s.duringSnapshotErrors), s.duringSnapshotErrorDetail),
   );
   add("raftkv snapshots seen during that load", (s) => s.snapshotsSeenDuringLoad, formatCount);
+  addText("raftkv change sets over the run (leader)", (s) => {
+    if (s.system !== "raftkv") return "n/a";
+    const n = s.changeSets.length;
+    if (n === 0) return "none";
+    const bytes = s.changeSets.reduce((a, c) => a + c.bytes, 0) / n;
+    const seconds = s.changeSets.reduce((a, c) => a + c.seconds, 0) / n;
+    return `${n}, mean ${formatBytes(bytes)} in ${formatNumber(seconds)} s`;
+  });
   addText(
     "election during snapshot (term before → after)",
     (s) =>

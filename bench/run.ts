@@ -32,9 +32,11 @@ import {
 import {
   formatReport,
   mergeReport,
+  parseSnapshotLog,
   type PointResult,
   type RunInfo,
   type ScaleResult,
+  type SnapshotTaken,
 } from "./report.ts";
 import { type BenchCluster, type NodeView } from "./system.ts";
 import { errorCount, errorDetail, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
@@ -502,11 +504,6 @@ async function runPoints(
   return points;
 }
 
-/** Mean of an array, undefined when empty. */
-function mean(values: number[]): number | undefined {
-  return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length;
-}
-
 function followerIndexes(cluster: BenchCluster, leader: number): number[] {
   return cluster.nodes().map((n) => n.index).filter((i) => i !== leader);
 }
@@ -583,7 +580,7 @@ async function runScaleFor(
     snapshotBytes: undefined,
     snapshotSeconds: undefined,
     snapshotMethod: cluster.system === "raftkv"
-      ? `internal snapshot every ${RAFTKV_SNAPSHOT_COUNT} entries, timed by polling /status`
+      ? "the largest image of the whole store the leader took during the run (its log)"
       : "`etcdctl snapshot save` from the leader (the full backend)",
     restartToHealthySeconds: undefined,
     catchUpSeconds: undefined,
@@ -594,6 +591,7 @@ async function runScaleFor(
     duringSnapshotErrors: undefined,
     duringSnapshotErrorDetail: "",
     snapshotsSeenDuringLoad: undefined,
+    changeSets: [],
     termAtStart: undefined,
     termBefore: undefined,
     termAfter: undefined,
@@ -657,13 +655,18 @@ async function runScaleFor(
         const watched = await watchRaftkvSnapshots(cluster, load);
         run = watched.value;
         result.snapshotsSeenDuringLoad = watched.seconds.length;
-        result.snapshotSeconds = mean(watched.seconds);
-        result.snapshotBytes = await cluster.newestSnapshotBytes(leader);
-        if (watched.seconds.length > 0) {
-          result.snapshotMethod += ` (mean of ${watched.seconds.length} on all nodes, max ${
-            Math.max(...watched.seconds).toFixed(2)
-          } s)`;
-        }
+        // A raftkv snapshot is usually a change set; now and then an image of the whole store,
+        // which is what compares with etcd's backend file.
+        const taken = parseSnapshotLog(await cluster.logText(leader));
+        const images = taken.filter((t) => t.kind === "image");
+        const largest = images.reduce<SnapshotTaken | undefined>(
+          (a, t) => a === undefined || t.bytes > a.bytes ? t : a,
+          undefined,
+        );
+        result.snapshotBytes = largest?.bytes;
+        result.snapshotSeconds = largest?.seconds;
+        result.changeSets = taken.filter((t) => t.kind === "change set");
+        result.snapshotMethod += ` (${images.length} images in all)`;
       } else {
         await sleep(Math.min(3000, opts.durationSeconds * 250));
         const file = `${root}/etcd-snapshot.db`;

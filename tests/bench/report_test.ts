@@ -2,7 +2,7 @@
  * The benchmark report (bench/report.ts): number formats, the per-point table with its
  * raftkv/etcd ratio rows, and the --scale table.
  */
-import { equal, match, ok } from "node:assert/strict";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
 import {
   cpuMicrosPerOp,
   extractSection,
@@ -13,6 +13,7 @@ import {
   formatReport,
   formatScaleTable,
   mergeReport,
+  parseSnapshotLog,
   type PointResult,
   type RunInfo,
   type ScaleResult,
@@ -109,6 +110,13 @@ const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   duringSnapshotErrors: system === "raftkv" ? 3 : 0,
   duringSnapshotErrorDetail: system === "raftkv" ? "timeout 3" : "",
   snapshotsSeenDuringLoad: 2,
+  changeSets: system === "raftkv"
+    ? [{ kind: "change set", bytes: 2 * 1024 * 1024, seconds: 0.1 }, {
+      kind: "change set",
+      bytes: 4 * 1024 * 1024,
+      seconds: 0.3,
+    }]
+    : [],
   termAtStart: 2,
   termBefore: 2,
   termAfter: system === "raftkv" ? 3 : 2,
@@ -177,4 +185,22 @@ Deno.test("results file: a run replaces its own section and keeps the other one"
   equal(third.split("<!-- bench:points -->").length, 2);
   // A file written by hand (no markers) is replaced rather than mangled.
   equal(extractSection(mergeReport("# old table", "points", "new"), "points"), "new");
+});
+
+Deno.test("scale: snapshots are read from a raftkv log, and change sets summed up in the table", () => {
+  const log = [
+    "2026-11-26T08:13:48.636Z info  raftkv-1: snapshot at index 40051: change set of 2793384 bytes in 114 ms",
+    "2026-11-26T08:13:49.000Z info  raftkv-1: Saved snapshot /x.snap (2799285 bytes)",
+    "2026-11-26T08:13:50.160Z info  raftkv-1: snapshot at index 50083: image of 279000000 bytes in 3140 ms",
+  ].join("\n");
+  deepEqual(parseSnapshotLog(log), [
+    { kind: "change set", bytes: 2793384, seconds: 0.114 },
+    { kind: "image", bytes: 279000000, seconds: 3.14 },
+  ]);
+  deepEqual(parseSnapshotLog("no snapshots here"), []);
+  const table = formatScaleTable([scale("raftkv", 1), scale("etcd", 1)]);
+  match(
+    table,
+    /^\| raftkv change sets over the run \(leader\) \| 2, mean 3\.0 MiB in 0\.20 s \| n\/a \|/m,
+  );
 });
