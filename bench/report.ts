@@ -59,7 +59,11 @@ export interface ScaleResult {
   loadErrors: number | undefined;
   /** Their kinds, e.g. "non-2xx 12, timeout 3". */
   loadErrorDetail: string;
+  /** Right after the load. */
   rssBytes: number[];
+  /** After `idleSeconds` more without load: what stays resident once the collector caught up. */
+  rssIdleBytes: number[];
+  idleSeconds: number;
   dataDirBytes: number[];
   snapshotBytes: number | undefined;
   snapshotSeconds: number | undefined;
@@ -279,8 +283,14 @@ export function formatScaleTable(results: ScaleResult[]): string {
         ? "n/a"
         : `${s.termAtStart} → ${s.termBefore}`,
   );
-  addText("VmRSS per node", (s) => perNode(s.rssBytes, formatBytes));
-  add("VmRSS total", (s) => sum(s.rssBytes), formatBytes);
+  addText("VmRSS per node right after the load", (s) => perNode(s.rssBytes, formatBytes));
+  add("VmRSS total right after the load", (s) => sum(s.rssBytes), formatBytes);
+  addText(
+    "VmRSS per node after the idle pause below",
+    (s) => perNode(s.rssIdleBytes, formatBytes),
+  );
+  add("VmRSS total after the idle pause", (s) => sum(s.rssIdleBytes), formatBytes);
+  addText("idle pause before the second VmRSS reading", (s) => `${s.idleSeconds} s`);
   addText("data dir per node", (s) => perNode(s.dataDirBytes, formatBytes));
   add("snapshot size", (s) => s.snapshotBytes, formatBytes);
   add("snapshot time s", (s) => s.snapshotSeconds, formatNumber);

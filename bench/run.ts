@@ -41,6 +41,8 @@ import {
 import { type BenchCluster, type NodeView } from "./system.ts";
 import { errorCount, errorDetail, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
 
+/** --scale: seconds without load between the two memory readings. */
+const SCALE_IDLE_SECONDS = 30;
 const WRK_INSTALL_HINT = "apt-get install wrk";
 
 interface Workload {
@@ -576,6 +578,8 @@ async function runScaleFor(
     loadErrors: undefined,
     loadErrorDetail: "",
     rssBytes: [],
+    rssIdleBytes: [],
+    idleSeconds: SCALE_IDLE_SECONDS,
     dataDirBytes: [],
     snapshotBytes: undefined,
     snapshotSeconds: undefined,
@@ -603,9 +607,10 @@ async function runScaleFor(
     try {
       await fn();
     } catch (err) {
-      const msg = `${name} failed: ${err instanceof Error ? err.message.split("\n")[0] : err}`;
-      log(`${cluster.system}: ${msg}`);
-      result.errors.push(msg);
+      const text = err instanceof Error ? err.message : String(err);
+      // The whole message (a log tail, say) on the console; its first line in the report.
+      log(`${cluster.system}: ${name} failed: ${text}`);
+      result.errors.push(`${name} failed: ${text.split("\n")[0]}`);
     }
   };
 
@@ -633,6 +638,9 @@ async function runScaleFor(
 
   await step("memory and disk", async () => {
     result.rssBytes = cluster.pids().map((pid) => rssBytes(pid) ?? 0);
+    // Both systems collect garbage lazily: the same pause for each, then a second reading.
+    await sleep(SCALE_IDLE_SECONDS * 1000);
+    result.rssIdleBytes = cluster.pids().map((pid) => rssBytes(pid) ?? 0);
     result.dataDirBytes = await Promise.all(cluster.nodes().map((n) => dirBytes(n.dataDir)));
   });
 

@@ -97,6 +97,8 @@ const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   loadErrors: 0,
   loadErrorDetail: "",
   rssBytes: [rss, rss, rss],
+  rssIdleBytes: [rss / 2, rss / 2, rss / 2],
+  idleSeconds: 30,
   dataDirBytes: [],
   snapshotBytes: 300 * 1024 * 1024,
   snapshotSeconds: 2,
@@ -130,7 +132,8 @@ Deno.test("scale table: one row per figure with both systems and their ratio", (
   ]);
   match(table, /^\| figure \| raftkv \| etcd \| raftkv\/etcd \|$/m);
   match(table, /^\| load ops\/s \| 10000 \| 10000 \| 1.00× \|$/m);
-  match(table, /^\| VmRSS total \| 600\.0 MiB \| 300\.0 MiB \| 2.00× \|$/m);
+  match(table, /^\| VmRSS total right after the load \| 600\.0 MiB \| 300\.0 MiB \| 2.00× \|$/m);
+  match(table, /^\| VmRSS total after the idle pause \| 300\.0 MiB \| 150\.0 MiB \| 2.00× \|$/m);
   match(table, /^\| write errors during snapshot \| 3 \(timeout 3\) \| 0 \| {2}\|$/m);
   match(table, /^\| data dir per node \| n\/a \| n\/a \| {2}\|$/m);
   match(
