@@ -23,6 +23,7 @@
 import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
 import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX } from "./command.ts";
+import { checkFrame } from "./framing.ts";
 import { writeBinary } from "./keys.ts";
 import { assert, type Slot, TWO_32 } from "./snapshot_job.ts";
 
@@ -137,14 +138,11 @@ export function decodeChanges(data: Uint8Array): DecodedChanges {
   const fail = (why: string): never => {
     throw new KvChangesCorruptError(`Cannot read KV change set of ${data.length} bytes: ${why}`);
   };
-  if (data.length < HEADER_BYTES + 4) fail("shorter than its header");
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  if (view.getUint32(0) !== MAGIC) fail("bad magic");
-  if (data[4] !== VERSION) fail(`unknown version ${data[4]}`);
-  const end = data.length - 4;
-  const stored = view.getUint32(end);
-  const actual = crc32(data.subarray(0, end));
-  if (stored !== actual) fail(`CRC mismatch (stored ${stored}, computed ${actual})`);
+  const { view, end } = checkFrame(
+    data,
+    { magic: MAGIC, version: VERSION, headerBytes: HEADER_BYTES },
+    fail,
+  );
   const getU64 = (at: number): number => {
     const hi = view.getUint32(at);
     if (hi >= 2 ** 21) fail(`u64 at byte ${at} is not a safe integer`);

@@ -25,7 +25,6 @@
  * slice at a time while entries keep being applied, copy-on-write (see snapshot_job.ts).
  */
 import { Buffer } from "node:buffer";
-import { crc32 } from "node:zlib";
 import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX, type KvCommand } from "./command.ts";
 import {
   captureChanges,
@@ -34,6 +33,7 @@ import {
   encodeChangesAsync,
   KvChangesCorruptError,
 } from "./changes.ts";
+import { checkFrame } from "./framing.ts";
 import { bytesToBinary, writeBinary } from "./keys.ts";
 import {
   assert,
@@ -123,14 +123,12 @@ export function verifyKvImage(data: Uint8Array): void {
   const fail = (why: string): never => {
     throw new KvSnapshotCorruptError(`Cannot restore KV snapshot of ${data.length} bytes: ${why}`);
   };
-  if (data.length < SNAPSHOT_HEADER_BYTES + 4) fail("shorter than its header");
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  if (view.getUint32(0) !== SNAPSHOT_MAGIC) fail("bad magic");
-  if (data[4] !== SNAPSHOT_VERSION) fail(`unknown version ${data[4]}`);
-  const end = data.length - 4;
-  const stored = view.getUint32(end);
-  const actual = crc32(data.subarray(0, end));
-  if (stored !== actual) fail(`CRC mismatch (stored ${stored}, computed ${actual})`);
+  const frame = {
+    magic: SNAPSHOT_MAGIC,
+    version: SNAPSHOT_VERSION,
+    headerBytes: SNAPSHOT_HEADER_BYTES,
+  };
+  checkFrame(data, frame, fail);
 }
 
 export class KvStore {
