@@ -38,7 +38,6 @@ import {
   rawQuery,
   readBodyLimited,
   readJsonObject,
-  splitUrl,
 } from "./http_parse.ts";
 import { RANGE_LIMIT_MAX } from "./store.ts";
 import type { Consistency, KvService, Member, ReadOptions } from "./service.ts";
@@ -338,19 +337,6 @@ export function createApp(service: KvService, options?: CreateAppOptions): Hono 
     return json(errorBody("internal", "Internal server error"), 500);
   };
   app.onError((err, c) => errorResponse(err, c.req.method, c.req.path));
-
-  // PUT /kv/<key>, the write path, skips the router and the Context: same answers, less CPU.
-  // Every other request, and a PUT to any other path, goes through Hono as before.
-  const honoFetch = app.fetch;
-  app.fetch = (request: Request, ...rest: unknown[]) => {
-    if (request.method !== "PUT") return honoFetch(request, ...rest);
-    const path = splitUrl(request.url).path;
-    if (!path.startsWith("/kv/")) return honoFetch(request, ...rest);
-    return put(request).catch((err) => {
-      if (err instanceof Error) return errorResponse(err, "PUT", path);
-      throw err;
-    });
-  };
 
   return app;
 }
