@@ -3,16 +3,16 @@
  * `inflightBatchesMax` at a time. Whatever is queued when a batch completes goes out as the next
  * batch (group batching), so batches grow with load and a single message goes out at once.
  *
- * A failed batch marks the peer down: the batch and everything queued are dropped (raft resends
- * from its own log), `onUnreachable` is reported, and for a backoff period (50 ms doubling to 2 s)
- * new messages are dropped at once rather than piling up. The first batch after the backoff probes
- * the peer; a success resets the backoff.
+ * A failed batch marks the peer down (outbox.ts): the batch and everything queued are dropped,
+ * the peer is reported unreachable, and new messages are dropped during a backoff. The first batch
+ * after the backoff probes the peer; a success resets the backoff.
  */
 
 import type { Logger } from "../raft/logger.ts";
 import type { Message } from "../raft/types.ts";
 import { encodeBatch } from "./codec.ts";
-import { MessageQueue, type Queued } from "./message_queue.ts";
+import type { Queued } from "./message_queue.ts";
+import { PeerOutbox } from "./outbox.ts";
 import { readTextPrefix } from "./body.ts";
 import { HEADER_CLUSTER_ID, HEADER_FROM, HEADER_TO, MESSAGES_PATH } from "./protocol.ts";
 
@@ -67,30 +67,23 @@ const ERROR_TEXT_BYTES_MAX = 512;
 
 export class PeerSender implements MessageSender {
   readonly id: number;
-  readonly counters: PeerSendCounters = {
-    messagesSent: 0,
-    bytesSent: 0,
-    batchesSent: 0,
-    messagesDropped: 0,
-    sendFailures: 0,
-  };
   #url: string;
   #ctx: SenderContext;
   #limits: PeerSenderLimits;
-  #queue: MessageQueue;
+  #outbox: PeerOutbox;
   #inflight = new Set<Promise<void>>();
   #controllers = new Set<AbortController>();
-  /** 0 while the peer is healthy, else the current backoff. */
-  #backoffMs = 0;
-  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
-  #stopped = false;
 
   constructor(id: number, url: string, ctx: SenderContext, limits: PeerSenderLimits) {
     this.id = id;
     this.#url = url;
     this.#ctx = ctx;
     this.#limits = limits;
-    this.#queue = new MessageQueue(limits);
+    this.#outbox = new PeerOutbox(id, ctx, limits, () => this.pump());
+  }
+
+  get counters(): PeerSendCounters {
+    return this.#outbox.counters;
   }
 
   get url(): string {
@@ -102,36 +95,25 @@ export class PeerSender implements MessageSender {
   }
 
   get queuedMessages(): number {
-    return this.#queue.length;
+    return this.#outbox.queue.length;
   }
 
-  /** The current backoff, 0 while the peer is considered reachable. */
   get backoffMs(): number {
-    return this.#backoffMs;
+    return this.#outbox.backoffMs;
   }
 
-  /**
-   * Queues `m`; false when it was dropped (queue full, peer down, or stopped) and raft should be
-   * told the peer is unreachable. Call `pump()` once after queueing a group of messages.
-   */
   enqueue(m: Message): boolean {
-    if (
-      this.#stopped || this.#backoffTimer !== undefined ||
-      !this.#queue.push(m, this.id, this.#ctx.logger)
-    ) {
-      this.counters.messagesDropped++;
-      return false;
-    }
-    return true;
+    return this.#outbox.enqueue(m);
   }
 
   /** Starts batches while there is room in flight and the peer is not backing off. */
   pump(): void {
+    const queue = this.#outbox.queue;
     while (
-      !this.#stopped && this.#backoffTimer === undefined && this.#queue.length > 0 &&
+      this.#outbox.open && queue.length > 0 &&
       this.#inflight.size < this.#limits.inflightBatchesMax
     ) {
-      const batch = this.#queue.takeBatch();
+      const batch = queue.takeBatch();
       const p: Promise<void> = this.#post(batch).catch((e) => {
         this.#ctx.logger.error(`Raft batch to node ${this.id} failed unexpectedly: ${e}`);
       }).finally(() => {
@@ -177,51 +159,18 @@ export class PeerSender implements MessageSender {
       clearTimeout(timer);
       this.#controllers.delete(controller);
     }
-    if (this.#stopped) return;
+    if (this.#outbox.stopped) return;
     if (failure === undefined) {
-      this.#onSuccess(batch.length, body.length);
+      this.#outbox.sent(batch.length, body.length);
+      this.#outbox.reachable(this.#url);
     } else {
-      this.#onFailure(batch.length, failure);
+      this.#outbox.failed(failure, this.#url, { lost: batch.length });
     }
-  }
-
-  #onSuccess(messages: number, bytes: number): void {
-    this.counters.messagesSent += messages;
-    this.counters.bytesSent += bytes;
-    this.counters.batchesSent++;
-    if (this.#backoffMs !== 0 && this.#backoffTimer === undefined) {
-      this.#ctx.logger.info(`Raft peer ${this.id} at ${this.#url} is reachable again`);
-      this.#backoffMs = 0;
-    }
-  }
-
-  #onFailure(messages: number, reason: string): void {
-    const dropped = messages + this.#queue.clear();
-    this.counters.sendFailures++;
-    this.counters.messagesDropped += dropped;
-    const log = this.#backoffMs === 0 ? this.#ctx.logger.warn : this.#ctx.logger.debug;
-    log.call(
-      this.#ctx.logger,
-      `Cannot send ${messages} raft messages to node ${this.id} at ${this.#url}: ${reason}; ` +
-        `dropped ${dropped}`,
-    );
-    this.#ctx.reportUnreachable(this.id);
-    if (this.#backoffTimer !== undefined) return; // another batch in flight failed first
-    this.#backoffMs = this.#backoffMs === 0
-      ? this.#limits.backoffMinMs
-      : Math.min(this.#backoffMs * 2, this.#limits.backoffMaxMs);
-    this.#backoffTimer = setTimeout(() => {
-      this.#backoffTimer = undefined;
-      this.pump();
-    }, this.#backoffMs);
   }
 
   /** Aborts what is in flight, drops the queue and resolves once every request has settled. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#backoffTimer);
-    this.#backoffTimer = undefined;
-    this.counters.messagesDropped += this.#queue.clear();
+    this.#outbox.stop();
     for (const c of this.#controllers) c.abort(new Error("transport stopped"));
     await Promise.allSettled([...this.#inflight]);
   }

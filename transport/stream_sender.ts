@@ -13,7 +13,7 @@
  * unreachable rather than buffering without bound.
  *
  * A socket that fails to open within `requestTimeoutMs`, is refused, errs or closes marks the peer
- * down: the queue is dropped (raft resends from its own log), `onUnreachable` is reported, and
+ * down (outbox.ts): the queue is dropped (raft resends from its own log), `onUnreachable` is reported, and
  * for a backoff period (50 ms doubling to 2 s) new messages are dropped at once. The first
  * message after the backoff opens a new socket; opening resets the backoff.
  *
@@ -27,7 +27,7 @@
 import assert from "node:assert/strict";
 import type { Message } from "../raft/types.ts";
 import { encodeBatch } from "./codec.ts";
-import { MessageQueue } from "./message_queue.ts";
+import { PeerOutbox } from "./outbox.ts";
 import { PeerSocket, SocketState } from "./ws_client.ts";
 import type {
   MessageSender,
@@ -50,33 +50,26 @@ const CLOSE_WAIT_MS = 2000;
 
 export class StreamSender implements MessageSender {
   readonly id: number;
-  readonly counters: PeerSendCounters = {
-    messagesSent: 0,
-    bytesSent: 0,
-    batchesSent: 0,
-    messagesDropped: 0,
-    sendFailures: 0,
-  };
   #url: string;
   #ctx: SenderContext;
   #limits: PeerSenderLimits;
-  #queue: MessageQueue;
+  #outbox: PeerOutbox;
   /** The current socket, connecting or open; undefined while there is none. */
   #ws: PeerSocket | undefined;
   /** Every socket not yet closed (the current one and any being closed), to its close event. */
   #closing = new Map<PeerSocket, Promise<void>>();
   #flushScheduled = false;
-  /** 0 while the peer is healthy, else the current backoff. */
-  #backoffMs = 0;
-  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
-  #stopped = false;
 
   constructor(id: number, url: string, ctx: SenderContext, limits: PeerSenderLimits) {
     this.id = id;
     this.#url = url;
     this.#ctx = ctx;
     this.#limits = limits;
-    this.#queue = new MessageQueue(limits);
+    this.#outbox = new PeerOutbox(id, ctx, limits, () => this.pump());
+  }
+
+  get counters(): PeerSendCounters {
+    return this.#outbox.counters;
   }
 
   get url(): string {
@@ -91,30 +84,23 @@ export class StreamSender implements MessageSender {
     if (ws === undefined) return;
     this.#ws = undefined;
     ws.close(STREAM_CLOSE_NORMAL, "peer moved");
-    if (this.#queue.length > 0) this.pump();
+    if (this.#outbox.queue.length > 0) this.pump();
   }
 
   get queuedMessages(): number {
-    return this.#queue.length;
+    return this.#outbox.queue.length;
   }
 
   get backoffMs(): number {
-    return this.#backoffMs;
+    return this.#outbox.backoffMs;
   }
 
   enqueue(m: Message): boolean {
-    if (
-      this.#stopped || this.#backoffTimer !== undefined ||
-      !this.#queue.push(m, this.id, this.#ctx.logger)
-    ) {
-      this.counters.messagesDropped++;
-      return false;
-    }
-    return true;
+    return this.#outbox.enqueue(m);
   }
 
   pump(): void {
-    if (this.#stopped || this.#backoffTimer !== undefined || this.#queue.length === 0) return;
+    if (!this.#outbox.open || this.#outbox.queue.length === 0) return;
     if (this.#ws === undefined) {
       this.#connect();
       return; // flushed on open
@@ -134,24 +120,25 @@ export class StreamSender implements MessageSender {
   /** Writes everything queued to the open socket, one WebSocket message per batch. */
   #flush(): void {
     const ws = this.#ws;
-    if (this.#stopped || ws === undefined || ws.readyState !== SocketState.Open) return;
-    while (this.#queue.length > 0) {
+    const queue = this.#outbox.queue;
+    if (this.#outbox.stopped || ws === undefined || ws.readyState !== SocketState.Open) return;
+    while (queue.length > 0) {
       if (ws.bufferedAmount > STREAM_BUFFERED_BYTES_MAX) {
-        this.#drop(`${ws.bufferedAmount} bytes are still unsent on the stream`);
+        // The socket stays: it is open but not draining.
+        const reason = `${ws.bufferedAmount} bytes are still unsent on the stream`;
+        this.#outbox.failed(reason, this.#url, { backoff: false });
         return;
       }
-      const batch = this.#queue.takeBatch();
+      const batch = queue.takeBatch();
       // Sizes were computed at enqueue time; the encoder checks them again.
       const bytes = encodeBatch(batch.map((q) => q.message), batch.map((q) => q.bytes));
       ws.send(bytes);
-      this.counters.messagesSent += batch.length;
-      this.counters.bytesSent += bytes.length;
-      this.counters.batchesSent++;
+      this.#outbox.sent(batch.length, bytes.length);
     }
   }
 
   #connect(): void {
-    assert(this.#ws === undefined && !this.#stopped && this.#backoffTimer === undefined);
+    assert(this.#ws === undefined && this.#outbox.open);
     const url = this.#url.replace(/^http/, "ws") + STREAM_PATH;
     let ws: PeerSocket;
     try {
@@ -164,7 +151,7 @@ export class StreamSender implements MessageSender {
       });
     } catch (e) {
       // A URL the WebSocket constructor refuses; addPeer checked it is http(s).
-      this.#onFailure(`Cannot open ${url}: ${e}`);
+      this.#outbox.failed(`cannot open ${url}: ${e}`, this.#url);
       return;
     }
     this.#ws = ws;
@@ -178,10 +165,7 @@ export class StreamSender implements MessageSender {
     ws.onopen = () => {
       clearTimeout(timer);
       if (this.#ws !== ws) return;
-      if (this.#backoffMs !== 0) {
-        this.#ctx.logger.info(`Raft peer ${this.id} at ${this.#url} is reachable again`);
-        this.#backoffMs = 0;
-      }
+      this.#outbox.reachable(this.#url);
       this.#scheduleFlush();
     };
     ws.onerror = (e) => {
@@ -191,49 +175,16 @@ export class StreamSender implements MessageSender {
       clearTimeout(timer);
       this.#closing.delete(ws);
       closed();
-      if (this.#ws !== ws || this.#stopped) return;
+      if (this.#ws !== ws || this.#outbox.stopped) return;
       this.#ws = undefined;
-      this.#onFailure(
-        reason ?? `stream closed with code ${e.code}${e.reason === "" ? "" : ` (${e.reason})`}`,
-      );
+      const why = reason ??
+        `stream closed with code ${e.code}${e.reason === "" ? "" : ` (${e.reason})`}`;
+      this.#outbox.failed(why, this.#url);
     };
   }
 
-  /** Drops the queue and reports the peer, keeping the socket: it is open but not draining. */
-  #drop(reason: string): void {
-    const dropped = this.#queue.clear();
-    this.counters.sendFailures++;
-    this.counters.messagesDropped += dropped;
-    this.#ctx.logger.warn(
-      `Cannot send raft messages to node ${this.id} at ${this.#url}: ${reason}; dropped ${dropped}`,
-    );
-    this.#ctx.reportUnreachable(this.id);
-  }
-
-  #onFailure(reason: string): void {
-    const dropped = this.#queue.clear();
-    this.counters.sendFailures++;
-    this.counters.messagesDropped += dropped;
-    const log = this.#backoffMs === 0 ? this.#ctx.logger.warn : this.#ctx.logger.debug;
-    log.call(
-      this.#ctx.logger,
-      `Raft stream to node ${this.id} at ${this.#url} failed: ${reason}; dropped ${dropped}`,
-    );
-    this.#ctx.reportUnreachable(this.id);
-    this.#backoffMs = this.#backoffMs === 0
-      ? this.#limits.backoffMinMs
-      : Math.min(this.#backoffMs * 2, this.#limits.backoffMaxMs);
-    this.#backoffTimer = setTimeout(() => {
-      this.#backoffTimer = undefined;
-      this.pump();
-    }, this.#backoffMs);
-  }
-
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#backoffTimer);
-    this.#backoffTimer = undefined;
-    this.counters.messagesDropped += this.#queue.clear();
+    this.#outbox.stop();
     this.#ws = undefined;
     for (const ws of this.#closing.keys()) {
       if (ws.readyState !== SocketState.Closed) ws.close(STREAM_CLOSE_NORMAL, "transport stopped");
