@@ -13,8 +13,8 @@ import type { Message } from "../raft/types.ts";
 import { encodeBatch } from "./codec.ts";
 import type { Queued } from "./message_queue.ts";
 import { PeerOutbox } from "./outbox.ts";
-import { readTextPrefix } from "./body.ts";
-import { HEADER_CLUSTER_ID, HEADER_FROM, HEADER_TO, MESSAGES_PATH } from "./protocol.ts";
+import { postToPeer } from "./peer_post.ts";
+import { MESSAGES_PATH } from "./protocol.ts";
 
 /** What every sender of one transport shares. */
 export interface SenderContext {
@@ -61,9 +61,6 @@ export interface PeerSendCounters {
   messagesDropped: number;
   sendFailures: number;
 }
-
-/** Longest response text kept for a log line. */
-const ERROR_TEXT_BYTES_MAX = 512;
 
 export class PeerSender implements MessageSender {
   readonly id: number;
@@ -128,37 +125,16 @@ export class PeerSender implements MessageSender {
     // Sizes were computed at enqueue time; the encoder checks them again.
     const body = encodeBatch(batch.map((q) => q.message), batch.map((q) => q.bytes));
     const controller = new AbortController();
-    const timer = setTimeout(() => {
-      controller.abort(new Error(`timed out after ${this.#limits.requestTimeoutMs} ms`));
-    }, this.#limits.requestTimeoutMs);
     this.#controllers.add(controller);
-    let failure: string | undefined;
-    try {
-      const res = await fetch(this.#url + MESSAGES_PATH, {
-        method: "POST",
-        body,
-        headers: {
-          "content-type": "application/octet-stream",
-          [HEADER_CLUSTER_ID]: this.#ctx.clusterId,
-          [HEADER_FROM]: String(this.#ctx.localId),
-          [HEADER_TO]: String(this.id),
-        },
-        signal: controller.signal,
-        client: this.#ctx.client,
-      });
-      if (res.ok) {
-        await res.body?.cancel();
-      } else {
-        failure = `HTTP ${res.status}: ${await readTextPrefix(res, ERROR_TEXT_BYTES_MAX)}`;
-      }
-    } catch (e) {
-      failure = controller.signal.aborted && controller.signal.reason instanceof Error
-        ? controller.signal.reason.message
-        : String(e);
-    } finally {
-      clearTimeout(timer);
-      this.#controllers.delete(controller);
-    }
+    const failure = await postToPeer({
+      ctx: this.#ctx,
+      to: this.id,
+      url: this.#url + MESSAGES_PATH,
+      body,
+      controller,
+      timeoutMs: this.#limits.requestTimeoutMs,
+    });
+    this.#controllers.delete(controller);
     if (this.#outbox.stopped) return;
     if (failure === undefined) {
       this.#outbox.sent(batch.length, body.length);

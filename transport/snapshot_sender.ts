@@ -7,19 +7,12 @@
 
 import { type Message, SnapshotStatus } from "../raft/types.ts";
 import { encodeMessageParts } from "./codec.ts";
-import { readTextPrefix } from "./body.ts";
+import { postToPeer } from "./peer_post.ts";
 import type { SenderContext } from "./peer_sender.ts";
-import {
-  HEADER_CLUSTER_ID,
-  HEADER_FROM,
-  HEADER_SNAPSHOT_BYTES,
-  HEADER_TO,
-  SNAPSHOT_PATH,
-} from "./protocol.ts";
+import { HEADER_SNAPSHOT_BYTES, SNAPSHOT_PATH } from "./protocol.ts";
 
 /** Slice of the body handed to the HTTP client at a time. */
 const CHUNK_BYTES = 1024 * 1024;
-const ERROR_TEXT_BYTES_MAX = 512;
 
 export interface SnapshotCounters {
   snapshotsSent: number;
@@ -111,37 +104,16 @@ export class SnapshotSender {
     if (this.#stopped) return;
     const [head, data] = encodeMessageParts(m);
     const total = head.length + data.length;
-    const timer = setTimeout(() => {
-      controller.abort(new Error(`timed out after ${this.#timeoutMs} ms`));
-    }, this.#timeoutMs);
     const url = this.#url();
-    let failure: string | undefined;
-    try {
-      const res = await fetch(url + SNAPSHOT_PATH, {
-        method: "POST",
-        body: sliceStream([head, data]),
-        headers: {
-          "content-type": "application/octet-stream",
-          [HEADER_SNAPSHOT_BYTES]: String(total),
-          [HEADER_CLUSTER_ID]: this.#ctx.clusterId,
-          [HEADER_FROM]: String(this.#ctx.localId),
-          [HEADER_TO]: String(this.#id),
-        },
-        signal: controller.signal,
-        client: this.#ctx.client,
-      });
-      if (res.ok) {
-        await res.body?.cancel();
-      } else {
-        failure = `HTTP ${res.status}: ${await readTextPrefix(res, ERROR_TEXT_BYTES_MAX)}`;
-      }
-    } catch (e) {
-      failure = controller.signal.aborted && controller.signal.reason instanceof Error
-        ? controller.signal.reason.message
-        : String(e);
-    } finally {
-      clearTimeout(timer);
-    }
+    const failure = await postToPeer({
+      ctx: this.#ctx,
+      to: this.#id,
+      url: url + SNAPSHOT_PATH,
+      body: sliceStream([head, data]),
+      headers: { [HEADER_SNAPSHOT_BYTES]: String(total) },
+      controller,
+      timeoutMs: this.#timeoutMs,
+    });
     if (this.#stopped) return;
     const index = m.snapshot?.metadata.index;
     if (failure === undefined) {
