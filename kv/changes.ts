@@ -25,7 +25,7 @@ import { crc32 } from "node:zlib";
 import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX } from "./command.ts";
 import { checkFrame } from "./framing.ts";
 import { writeBinary } from "./keys.ts";
-import { assert, type Slot, TWO_32 } from "./snapshot_job.ts";
+import { assert, setU64, type Slot, TWO_32 } from "./snapshot_job.ts";
 
 const MAGIC = 0x524b5643; // "RKVC"
 const VERSION = 1;
@@ -49,11 +49,6 @@ export interface DecodedChanges {
   fromIndex: number;
   toIndex: number;
   changes: KeyChange[];
-}
-
-function setU64(view: DataView, at: number, n: number): void {
-  view.setUint32(at, Math.floor(n / TWO_32));
-  view.setUint32(at + 4, n % TWO_32);
 }
 
 /**

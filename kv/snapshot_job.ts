@@ -37,7 +37,8 @@ export function assert(cond: boolean, message: string): asserts cond {
   if (!cond) throw new Error(`Invariant violated: ${message}`);
 }
 
-function setU64(view: DataView, at: number, n: number): void {
+/** Writes a safe integer as a big-endian u64. */
+export function setU64(view: DataView, at: number, n: number): void {
   view.setUint32(at, Math.floor(n / TWO_32));
   view.setUint32(at + 4, n % TWO_32);
 }
