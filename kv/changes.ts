@@ -77,30 +77,39 @@ const ENCODE_SLICE_ITEMS = 1000;
 
 /** Encodes captured changes (format above) in one go. */
 export function encodeChanges(captured: DecodedChanges): Uint8Array {
-  const encoding = startEncoding(captured);
+  const encoding = startEncoding(captured, 0);
   encoding.step(Infinity);
-  return encoding.out;
+  return encoding.framed;
 }
 
-/** `encodeChanges` in slices, yielding to the event loop between them. */
-export async function encodeChangesAsync(captured: DecodedChanges): Promise<Uint8Array> {
-  const encoding = startEncoding(captured);
+/**
+ * `encodeChanges` in slices, yielding to the event loop between them. With `headroom`, the
+ * change set starts that many (zero) bytes into the returned buffer, for the caller's header.
+ */
+export async function encodeChangesAsync(
+  captured: DecodedChanges,
+  options?: { headroom?: number | undefined },
+): Promise<Uint8Array> {
+  const encoding = startEncoding(captured, options?.headroom ?? 0);
   while (!encoding.step(ENCODE_SLICE_ITEMS)) {
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
-  return encoding.out;
+  return encoding.framed;
 }
 
 function startEncoding(
   captured: DecodedChanges,
-): { out: Uint8Array; step: (itemsMax: number) => boolean } {
+  headroom: number,
+): { framed: Uint8Array; step: (itemsMax: number) => boolean } {
+  assert(Number.isSafeInteger(headroom) && headroom >= 0, `headroom ${headroom}`);
   const { fromIndex, toIndex, changes: items } = captured;
   let bytes = HEADER_BYTES + 4;
   for (const { key, slot } of items) {
     bytes += ITEM_HEADER_BYTES + key.length + (slot?.value.length ?? 0);
   }
-  const out = new Uint8Array(bytes);
-  const view = new DataView(out.buffer);
+  const framed = new Uint8Array(headroom + bytes);
+  const out = framed.subarray(headroom);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   view.setUint32(0, MAGIC);
   out[4] = VERSION;
   setU64(view, 8, fromIndex);
@@ -125,7 +134,7 @@ function startEncoding(
     view.setUint32(at, crc32(out.subarray(0, at)));
     return true;
   };
-  return { out, step };
+  return { framed, step };
 }
 
 /** Decodes and checks a whole change set; throws `KvChangesCorruptError` naming what is wrong. */

@@ -54,6 +54,8 @@ export interface SnapshotJobInit {
   count: number;
   /** The encoded size, CRC included. */
   totalBytes: number;
+  /** Bytes left free before the snapshot in its buffer, for the caller's header (default 0). */
+  headroom?: number;
   /** Old {value, revision} of slots overwritten since `index`, filled by the store. */
   overlay: Map<Slot, Slot>;
   /** Called once when the job completes or is aborted: the store stops filling the overlay. */
@@ -73,6 +75,7 @@ export class KvSnapshotJob {
   #slots: readonly (readonly Slot[])[];
   #count: number;
   #totalBytes: number;
+  #headroom: number;
   #overlay: Map<Slot, Slot>;
   #detach: (() => void) | undefined;
   #state: JobState = "running";
@@ -96,6 +99,8 @@ export class KvSnapshotJob {
     this.#slots = init.slots;
     this.#count = init.count;
     this.#totalBytes = init.totalBytes;
+    this.#headroom = init.headroom ?? 0;
+    assert(Number.isSafeInteger(this.#headroom) && this.#headroom >= 0, "headroom is a count");
     this.#overlay = init.overlay;
     this.#detach = init.detach;
   }
@@ -172,12 +177,21 @@ export class KvSnapshotJob {
     return this.#finish();
   }
 
-  /** The snapshot bytes, once `step()` has returned true. */
+  /**
+   * The snapshot bytes, once `step()` has returned true. With `headroom`, a view that starts
+   * `headroom` bytes into its buffer (see `framed()`).
+   */
   result(): Uint8Array {
     if (this.#state !== "done") {
       throw new Error(`Cannot take KV snapshot at index ${this.index}: it is ${this.#state}`);
     }
     return this.#out!;
+  }
+
+  /** `result()` with the `headroom` bytes before it: the whole buffer. */
+  framed(): Uint8Array {
+    const out = this.result();
+    return new Uint8Array(out.buffer, out.byteOffset - this.#headroom, this.#headroom + out.length);
   }
 
   /** Stops the job and drops its frozen state and overlay. Does nothing once done or aborted. */
@@ -190,8 +204,10 @@ export class KvSnapshotJob {
   }
 
   #writeHeader(): void {
-    const out = new Uint8Array(this.#totalBytes);
-    const view = new DataView(out.buffer);
+    // One buffer for the caller's header and the snapshot: a snapshot can be hundreds of MB, and
+    // the caller need not copy it to put a header in front.
+    const out = new Uint8Array(this.#headroom + this.#totalBytes).subarray(this.#headroom);
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     view.setUint32(0, SNAPSHOT_MAGIC);
     out[4] = SNAPSHOT_VERSION;
     setU64(view, 8, this.index);

@@ -258,10 +258,11 @@ export class KvStore {
 
   /**
    * `takeChanges()` without blocking: the changes are captured when this is called (pointers
-   * only), then encoded in slices while entries go on being applied.
+   * only), then encoded in slices while entries go on being applied. With `headroom`, the change
+   * set starts that many bytes into the returned buffer (room for the caller's header, no copy).
    */
-  takeChangesAsync(): Promise<Uint8Array> {
-    return encodeChangesAsync(this.#captureChanges());
+  takeChangesAsync(options?: { headroom?: number }): Promise<Uint8Array> {
+    return encodeChangesAsync(this.#captureChanges(), options);
   }
 
   #captureChanges() {
@@ -391,7 +392,7 @@ export class KvStore {
    * this throws while one is active (complete or `abort()` it first). `restore()` lets a running
    * job go on by itself: it still produces the snapshot as of its index.
    */
-  beginSnapshot(options?: { resetChanges?: boolean }): KvSnapshotJob {
+  beginSnapshot(options?: { resetChanges?: boolean; headroom?: number }): KvSnapshotJob {
     if (this.#snapshotOverlay !== undefined) {
       throw new Error(
         `Cannot begin a KV snapshot at index ${this.#appliedIndex}: the one begun at index ` +
@@ -409,6 +410,7 @@ export class KvStore {
       slots,
       count: this.#map.size,
       totalBytes: this.#dataBytes,
+      headroom: options?.headroom ?? 0,
       overlay,
       detach: () => {
         // After a restore, a newer job may own the hook: leave that one alone.
@@ -426,15 +428,20 @@ export class KvStore {
    * `sliceMs` (default 5 ms), with a macrotask turn (`setTimeout(0)`) between slices so that
    * timers and I/O run. Entries may be applied meanwhile; the data is the state as of `index`,
    * the applied index when this was called. Throws, like `beginSnapshot()`, if a job is active.
+   * With `headroom`, the image starts that many bytes into `data`, which is the whole buffer:
+   * room for the caller's header, so that an image of hundreds of MB is never copied.
    */
   async snapshotAsync(
-    options?: { sliceMs?: number; resetChanges?: boolean },
+    options?: { sliceMs?: number; resetChanges?: boolean; headroom?: number },
   ): Promise<{ index: number; data: Uint8Array }> {
     const sliceMs = options?.sliceMs ?? SNAPSHOT_SLICE_MS_DEFAULT;
     if (!(sliceMs > 0 && sliceMs <= 1000)) {
       throw new RangeError(`Snapshot slice of ${sliceMs} ms is not in (0, 1000]`);
     }
-    const job = this.beginSnapshot({ resetChanges: options?.resetChanges ?? false });
+    const job = this.beginSnapshot({
+      resetChanges: options?.resetChanges ?? false,
+      headroom: options?.headroom ?? 0,
+    });
     try {
       // Bounded: each step encodes at least one key, so there are at most `size` + 1 steps.
       for (;;) {
@@ -444,7 +451,7 @@ export class KvStore {
         if (done) break;
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
-      return { index: job.index, data: job.result() };
+      return { index: job.index, data: job.framed() };
     } finally {
       job.abort(); // Frees the job's state if a step threw; does nothing once it is done.
     }

@@ -45,8 +45,8 @@ import { decodeConfChangeContext, type Member, Members } from "./members.ts";
 import {
   checkSnapshotImage,
   decodeSnapshotData,
-  encodeSnapshotData,
   releaseSnapshotBytes,
+  snapshotDataPrefix,
 } from "./snapshot_data.ts";
 import { type ChainLink, SnapshotChain } from "./snapshot_chain.ts";
 import type { ServerMetrics } from "./metrics.ts";
@@ -62,6 +62,14 @@ const CATCH_UP_ENTRIES_MAX = 5000;
 const CHANGED_KEYS_MAX = 100_000;
 /** Raft storage keeps snapshot metadata only: the data lives in snap/ and in the store. */
 const NO_DATA = new Uint8Array();
+
+/** A change set captured at `index`, encoding beside the loop behind its snapshot data prefix. */
+interface ChangeSetTaken {
+  index: number;
+  confState: ConfState;
+  prefix: Uint8Array;
+  data: Promise<Uint8Array>;
+}
 
 /** What a waiting conf change learns once its entry applies. */
 export type ConfChangeResult = { ok: true; members: Member[] } | { ok: false; reason: string };
@@ -475,26 +483,30 @@ export class RaftServer {
    */
   async prepareSnapshot(message: Message): Promise<Message> {
     const image = await this.#captureImage({ resetChanges: false });
-    const data = await encodeSnapshotData(image.members, image.store);
-    return { ...message, snapshot: { metadata: image.metadata, data } };
+    return { ...message, snapshot: { metadata: image.metadata, data: image.data } };
   }
 
   /**
-   * An image of the store with its metadata and member table, all as of the applied index when
-   * the image begins (after any image in progress: the store encodes one at a time).
+   * An image of the store as snapshot data (member table included), with its metadata, all as of
+   * the applied index when the image begins (after any image in progress: the store encodes one
+   * at a time). `storeBytes` is the size of the image within `data`.
    */
   #captureImage(options: { resetChanges: boolean }): Promise<{
     metadata: { index: number; term: number; confState: ConfState };
-    members: Members;
-    store: Uint8Array;
+    data: Uint8Array;
+    storeBytes: number;
   }> {
     const capture = async () => {
       const index = this.#appliedIndex;
       const metadata = { index, term: this.#storage.term(index), confState: this.#confState };
-      const members = Members.fromJSON(this.members.toJSON());
+      const prefix = snapshotDataPrefix(this.members);
       // Copy-on-write from here on: entries go on being applied while the image is encoded.
-      const { data } = await this.store.snapshotAsync({ resetChanges: options.resetChanges });
-      return { metadata, members, store: data };
+      const { data } = await this.store.snapshotAsync({
+        resetChanges: options.resetChanges,
+        headroom: prefix.length,
+      });
+      data.set(prefix, 0);
+      return { metadata, data, storeBytes: data.length - prefix.length };
     };
     const p = this.#imageTail.then(capture, capture);
     this.#imageTail = p.catch(() => {});
@@ -516,34 +528,35 @@ export class RaftServer {
     const image = tip === undefined || this.#imageNeeded || this.#chain.wantsImage() ||
       this.store.changedKeys > CHANGED_KEYS_MAX || tip.index !== this.#snapshotIndex;
     // A change set is captured here, synchronously, so that it ends at exactly this index.
-    const changes = image ? undefined : {
-      index: this.#appliedIndex,
-      confState: this.#confState,
-      members: Members.fromJSON(this.members.toJSON()),
-      store: this.store.takeChangesAsync(),
-    };
+    let changes: ChangeSetTaken | undefined;
+    if (!image) {
+      const prefix = snapshotDataPrefix(this.members, {
+        previous: { index: tip!.index, term: tip!.term },
+      });
+      changes = {
+        index: this.#appliedIndex,
+        confState: this.#confState,
+        prefix,
+        data: this.store.takeChangesAsync({ headroom: prefix.length }),
+      };
+    }
     (async () => {
       let taken;
       if (changes !== undefined) {
-        taken = { ...changes, store: await changes.store };
+        const data = await changes.data;
+        data.set(changes.prefix, 0);
+        taken = { ...changes, data, storeBytes: data.length - changes.prefix.length };
       } else {
         const captured = await this.#captureImage({ resetChanges: true });
         const { index, confState } = captured.metadata;
-        taken = { index, confState, members: captured.members, store: captured.store };
+        taken = { index, confState, data: captured.data, storeBytes: captured.storeBytes };
       }
-      const previous = changes === undefined ? undefined : { index: tip!.index, term: tip!.term };
-      const data = await encodeSnapshotData(
-        taken.members,
-        taken.store,
-        previous === undefined ? undefined : { previous },
-      );
       // Raft keeps the metadata; the data is in the file, and in the store.
       const { metadata } = this.#storage.createSnapshot(taken.index, taken.confState, NO_DATA);
-      await this.#options.snapshotter.save({ metadata, data });
-      const link = { index: taken.index, term: metadata.term, bytes: taken.store.length, image };
-      // Both buffers are this snapshot's own: free them now, not at the next full collection.
-      releaseSnapshotBytes(data);
-      releaseSnapshotBytes(taken.store);
+      await this.#options.snapshotter.save({ metadata, data: taken.data });
+      const link = { index: taken.index, term: metadata.term, bytes: taken.storeBytes, image };
+      // The buffer is this snapshot's own: free it now, not at the next full collection.
+      releaseSnapshotBytes(taken.data);
       this.#snapshotSaved = { link, started };
     })().catch((error) => {
       // A newer snapshot from the leader may have replaced this one; anything else is logged.

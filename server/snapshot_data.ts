@@ -38,20 +38,17 @@ export class SnapshotDataError extends Error {
   override name = "SnapshotDataError";
 }
 
-/** Bytes copied between two yields to the event loop: a few milliseconds of work. */
-const COPY_SLICE_BYTES = 8 * 1024 * 1024;
-
 /**
- * Lays out a snapshot. The store's bytes can be hundreds of megabytes, so they are copied a slice
- * at a time, letting heartbeats and requests run in between.
+ * The bytes before the store's in a snapshot's data: header and member table. A caller asks the
+ * store for an image or change set with this much `headroom` and writes these bytes into it, so
+ * that a store of hundreds of MB is not copied to put a header in front.
  */
-export async function encodeSnapshotData(
+export function snapshotDataPrefix(
   members: Members,
-  store: Uint8Array,
-  options?: { previous?: SnapshotLink },
-): Promise<Uint8Array> {
+  options?: { previous?: SnapshotLink | undefined },
+): Uint8Array {
   const membersBytes = new TextEncoder().encode(JSON.stringify(members.toJSON()));
-  const out = new Uint8Array(HEADER_BYTES + membersBytes.length + store.length);
+  const out = new Uint8Array(HEADER_BYTES + membersBytes.length);
   const view = new DataView(out.buffer);
   const previous = options?.previous;
   out.set(MAGIC, 0);
@@ -61,11 +58,19 @@ export async function encodeSnapshotData(
   view.setBigUint64(14, BigInt(previous?.term ?? 0));
   view.setUint32(22, membersBytes.length);
   out.set(membersBytes, HEADER_BYTES);
-  const base = HEADER_BYTES + membersBytes.length;
-  for (let at = 0; at < store.length; at += COPY_SLICE_BYTES) {
-    if (at > 0) await new Promise((resolve) => setTimeout(resolve, 0));
-    out.set(store.subarray(at, at + COPY_SLICE_BYTES), base + at);
-  }
+  return out;
+}
+
+/** Lays out a snapshot from its parts (a copy of `store`; the server uses the prefix instead). */
+export function encodeSnapshotData(
+  members: Members,
+  store: Uint8Array,
+  options?: { previous?: SnapshotLink },
+): Uint8Array {
+  const prefix = snapshotDataPrefix(members, options);
+  const out = new Uint8Array(prefix.length + store.length);
+  out.set(prefix, 0);
+  out.set(store, prefix.length);
   return out;
 }
 

@@ -128,6 +128,28 @@ Deno.test("changes: takeChangesAsync captures at the call; later writes go to th
   assert.equal(Buffer.compare(replica.snapshot(), store.snapshot()), 0);
 });
 
+Deno.test("store: headroom puts zeros before an image or a change set, which are the same bytes", async () => {
+  const store = new KvStore();
+  const index = applyRandom(store, 0, 3000, 11);
+  const image = store.snapshot();
+  const roomy = await store.snapshotAsync({ headroom: 37, sliceMs: 1, resetChanges: true });
+  assert.equal(roomy.data.length, 37 + image.length);
+  assert.ok(roomy.data.subarray(0, 37).every((byte) => byte === 0), "headroom is not zero");
+  assert.equal(Buffer.compare(roomy.data.subarray(37), image), 0);
+  // The CRC covers the image alone: it restores from its offset.
+  const copy = new KvStore();
+  copy.restore(roomy.data.subarray(37));
+  assert.equal(Buffer.compare(copy.snapshot(), image), 0);
+
+  applyRandom(store, index, 500, 12);
+  const expected = new KvStore();
+  expected.restore(image);
+  const framed = await store.takeChangesAsync({ headroom: 5 });
+  assert.ok(framed.subarray(0, 5).every((byte) => byte === 0), "headroom is not zero");
+  expected.applyChanges(framed.subarray(5));
+  assert.equal(Buffer.compare(expected.snapshot(), store.snapshot()), 0);
+});
+
 Deno.test("store: restoreAsync gives the state restore gives; the old state stays readable until it ends", async () => {
   const source = new KvStore();
   const index = applyRandom(source, 0, 5000, 3);

@@ -77,17 +77,17 @@ async function writeChain(snapshotter: Snapshotter): Promise<KvStore> {
   for (let i = 1; i <= 10; i++) store.apply(i, put(`k${i}`, `v${i}`));
   await save(
     10,
-    await encodeSnapshotData(members, (await store.snapshotAsync({ resetChanges: true })).data),
+    encodeSnapshotData(members, (await store.snapshotAsync({ resetChanges: true })).data),
   );
   for (let i = 11; i <= 20; i++) store.apply(i, put(`k${i % 4}`, `w${i}`));
   await save(
     20,
-    await encodeSnapshotData(members, store.takeChanges(), { previous: { index: 10, term: 2 } }),
+    encodeSnapshotData(members, store.takeChanges(), { previous: { index: 10, term: 2 } }),
   );
   for (let i = 21; i <= 30; i++) store.apply(i, put(`n${i}`, `x${i}`));
   await save(
     30,
-    await encodeSnapshotData(members, store.takeChanges(), { previous: { index: 20, term: 2 } }),
+    encodeSnapshotData(members, store.takeChanges(), { previous: { index: 20, term: 2 } }),
   );
   return store;
 }

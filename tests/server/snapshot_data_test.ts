@@ -9,21 +9,21 @@ import {
   SnapshotDataError,
 } from "../../server/snapshot_data.ts";
 
-Deno.test("snapshot data round-trips the member table, removed members and the store bytes", async () => {
+Deno.test("snapshot data round-trips the member table, removed members and the store bytes", () => {
   const members = new Members([
     { id: 1, peerURL: "http://a:1", learner: false },
     { id: 4, peerURL: "http://d:4", learner: true },
   ]);
   members.remove(4);
   const store = new Uint8Array([1, 2, 3, 250]);
-  const decoded = decodeSnapshotData(await encodeSnapshotData(members, store));
+  const decoded = decodeSnapshotData(encodeSnapshotData(members, store));
   deepEqual(decoded.members.list(), [{ id: 1, peerURL: "http://a:1", learner: false }]);
   deepEqual(decoded.members.removedURL(4), "http://d:4");
   deepEqual([...decoded.store], [...store]);
 });
 
-Deno.test("damaged snapshot data is refused with a clear error", async () => {
-  const good = await encodeSnapshotData(new Members(), new Uint8Array(8));
+Deno.test("damaged snapshot data is refused with a clear error", () => {
+  const good = encodeSnapshotData(new Members(), new Uint8Array(8));
   throws(() => decodeSnapshotData(good.subarray(0, 5)), SnapshotDataError);
   const badMagic = good.slice();
   badMagic[0] = 0;
@@ -39,14 +39,14 @@ Deno.test("damaged snapshot data is refused with a clear error", async () => {
   throws(() => decodeSnapshotData(badVersion), /unknown version 9/);
 });
 
-Deno.test("a change set names the snapshot it follows; an image names none", async () => {
+Deno.test("a change set names the snapshot it follows; an image names none", () => {
   const store = new Uint8Array([9, 8, 7]);
   const changes = decodeSnapshotData(
-    await encodeSnapshotData(new Members(), store, { previous: { index: 300, term: 4 } }),
+    encodeSnapshotData(new Members(), store, { previous: { index: 300, term: 4 } }),
   );
   deepEqual(changes.previous, { index: 300, term: 4 });
   deepEqual([...changes.store], [...store]);
-  deepEqual(decodeSnapshotData(await encodeSnapshotData(new Members(), store)).previous, undefined);
+  deepEqual(decodeSnapshotData(encodeSnapshotData(new Members(), store)).previous, undefined);
 });
 
 Deno.test("version 1 snapshot data (an image, no kind) still reads", () => {
@@ -61,7 +61,7 @@ Deno.test("version 1 snapshot data (an image, no kind) still reads", () => {
   deepEqual([...decoded.store], [5, 6]);
 });
 
-Deno.test("a follower installs only whole images whose CRC holds", async () => {
+Deno.test("a follower installs only whole images whose CRC holds", () => {
   const store = new KvStore();
   store.apply(1, {
     requestId: "r",
@@ -69,22 +69,22 @@ Deno.test("a follower installs only whole images whose CRC holds", async () => {
     key: new Uint8Array([1]),
     value: new Uint8Array([2]),
   });
-  const image = await encodeSnapshotData(new Members(), store.snapshot());
+  const image = encodeSnapshotData(new Members(), store.snapshot());
   checkSnapshotImage(image);
   const damaged = image.slice();
   damaged[damaged.length - 6]! ^= 1;
   throws(() => checkSnapshotImage(damaged), /CRC mismatch/);
-  const changes = await encodeSnapshotData(new Members(), store.takeChanges(), {
+  const changes = encodeSnapshotData(new Members(), store.takeChanges(), {
     previous: { index: 1, term: 1 },
   });
   throws(() => checkSnapshotImage(changes), /a change set, not an image/);
   throws(() => checkSnapshotImage(undefined), SnapshotDataError);
 });
 
-Deno.test("store bytes larger than one copy slice arrive whole and in order", async () => {
+Deno.test("store bytes larger than one copy slice arrive whole and in order", () => {
   const store = new Uint8Array(20 * 1024 * 1024 + 3);
   for (let i = 0; i < store.length; i += 4093) store[i] = (i / 4093) & 0xff;
-  const decoded = decodeSnapshotData(await encodeSnapshotData(new Members(), store));
+  const decoded = decodeSnapshotData(encodeSnapshotData(new Members(), store));
   deepEqual(decoded.store.length, store.length);
   deepEqual(Buffer.compare(decoded.store, store), 0);
 });
