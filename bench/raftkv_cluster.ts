@@ -213,18 +213,19 @@ export class RaftkvCluster implements BenchCluster {
   }
 
   /** snapshotIndex and appliedIndex of every node (undefined for a node that does not answer). */
-  async snapshotIndexes(): Promise<({ snapshot: number; applied: number } | undefined)[]> {
+  async snapshotIndexes(): Promise<
+    ({ id: number; snapshot: number; applied: number } | undefined)[]
+  > {
     return await Promise.all(this.#nodes.map(async (n) => {
       try {
         const s = await this.#status(n.slot);
-        return { snapshot: s.snapshotIndex ?? 0, applied: s.appliedIndex ?? 0 };
+        return { id: n.slot, snapshot: s.snapshotIndex ?? 0, applied: s.appliedIndex ?? 0 };
       } catch {
         return undefined;
       }
     }));
   }
 
-  /** Size of the newest snapshot file (<data-dir>/snap/*.snap) of a node, if any. */
   /** The whole log of a node (all its runs: the log file is appended to). */
   async logText(nodeIndex: number): Promise<string> {
     return await Deno.readTextFile(this.#nodes[nodeIndex]!.proc.logFile).catch(() => "");

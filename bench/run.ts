@@ -38,6 +38,7 @@ import {
   type ScaleResult,
   type SnapshotTaken,
 } from "./report.ts";
+import { snapshotDue, snapshotPhase } from "../server/snapshot_schedule.ts";
 import { type BenchCluster, type NodeView } from "./system.ts";
 import { errorCount, errorDetail, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
 
@@ -524,8 +525,9 @@ async function waitAllApplied(cluster: BenchCluster, timeoutMs: number): Promise
 
 /**
  * raftkv: polls every node's /status while `during` runs and times each snapshot, from the first
- * poll that saw appliedIndex reach snapshotIndex + --snapshot-count to the first poll that saw a new
- * snapshotIndex (a poll stalled by a snapshot that blocks the node counts in full).
+ * poll that saw a snapshot due (appliedIndex past the node's next point, server/snapshot_schedule.ts)
+ * to the first poll that saw a new snapshotIndex (a poll stalled by a snapshot that blocks the node
+ * counts in full).
  */
 async function watchRaftkvSnapshots<T>(
   cluster: RaftkvCluster,
@@ -552,7 +554,10 @@ async function watchRaftkvSnapshots<T>(
           seconds.push((now - (pendingSince ?? lastAnswer)) / 1000);
           prev = s.snapshot;
           pendingSince = undefined;
-        } else if (pendingSince === undefined && s.applied - prev >= RAFTKV_SNAPSHOT_COUNT) {
+        } else if (
+          pendingSince === undefined &&
+          snapshotDue(prev, s.applied, snapshotPhase(s.id, RAFTKV_SNAPSHOT_COUNT))
+        ) {
           pendingSince = now;
         }
         lastAnswer = now;

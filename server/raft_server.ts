@@ -12,7 +12,8 @@
  *  5. a follower sends its messages now, after its sync: an acknowledgement means "on disk";
  *  6. apply the other committed entries and conf changes, answer waiting writes and reads: a write
  *     is answered only once it is on a quorum's disks, this node's included;
- *  7. every `snapshotCount` applied entries, take a snapshot: the keys changed since the last one
+ *  7. every `snapshotCount` applied entries (at this node's phase: snapshot_schedule.ts), take a
+ *     snapshot: the keys changed since the last one
  *     (at once), or now and then an image of the whole store (beside the loop; see
  *     snapshot_chain.ts); mark a finished one in the WAL, compact MemoryStorage, release WAL
  *     segments and snapshot files no chain needs;
@@ -49,6 +50,7 @@ import {
   snapshotDataPrefix,
 } from "./snapshot_data.ts";
 import { type ChainLink, SnapshotChain } from "./snapshot_chain.ts";
+import { snapshotDue, type SnapshotPhase, snapshotPhase } from "./snapshot_schedule.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { WaitRegistry } from "./wait.ts";
 import { ReadIndexBatcher } from "./read_index.ts";
@@ -138,6 +140,7 @@ export class RaftServer {
   #imageNeeded = false;
   /** Store images (local, or for a follower) are taken one at a time: the store allows one job. */
   #imageTail: Promise<unknown> = Promise.resolve();
+  #snapshotPhase: SnapshotPhase;
 
   constructor(options: RaftServerOptions) {
     this.#options = options;
@@ -152,6 +155,7 @@ export class RaftServer {
     this.#snapshotIndex = options.snapshotIndex;
     this.#confState = options.confState;
     this.#chain = options.snapshotChain;
+    this.#snapshotPhase = snapshotPhase(options.id, options.snapshotCount);
     const { hardState } = options.storage.initialState();
     this.#term = hardState.term;
     this.#commitIndex = hardState.commit;
@@ -521,7 +525,7 @@ export class RaftServer {
    */
   #maybeStartSnapshot(): void {
     if (this.#snapshotRunning || this.#snapshotSaved !== undefined) return;
-    if (this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotCount) return;
+    if (!snapshotDue(this.#snapshotIndex, this.#appliedIndex, this.#snapshotPhase)) return;
     this.#snapshotRunning = true;
     const started = performance.now();
     const tip = this.#chain.tip;
