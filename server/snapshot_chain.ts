@@ -81,6 +81,11 @@ export interface LoadedChain {
 
 /** Links read back from a tip: more than this means a loop or a damaged directory. */
 const LINKS_READ_MAX = 4 * CHANGE_SETS_MAX;
+/**
+ * Chains are loaded while the node starts, before it serves: no one waits for the event loop, and
+ * larger read slices (fewer yields and read calls) load hundreds of MB faster.
+ */
+const STARTUP_READ_SLICE_BYTES = 16 * 1024 * 1024;
 
 /**
  * The newest snapshot the WAL has a marker for whose whole chain loads, restored into a new store;
@@ -118,7 +123,7 @@ async function loadChainAt(snapshotter: Snapshotter, tip: SnapshotLink): Promise
     if (read >= LINKS_READ_MAX) {
       throw new SnapshotDataError(`its chain is longer than ${LINKS_READ_MAX} snapshots`);
     }
-    const snapshot = await snapshotter.read(link);
+    const snapshot = await snapshotter.read(link, { sliceBytes: STARTUP_READ_SLICE_BYTES });
     const data = decodeSnapshotData(snapshot.data);
     newest ??= { metadata: snapshot.metadata, members: data.members };
     if (data.previous === undefined) {

@@ -84,16 +84,31 @@ export function writeEntry(view: DataView, buf: Uint8Array, offset: number, e: E
   return ENTRY_FIXED_BYTES + e.data.length;
 }
 
-/** Decodes an entry; `data` is copied so the segment's buffer can be dropped. */
-export function decodeEntry(p: Uint8Array): Entry {
+/**
+ * Checks an entry's fixed fields and returns its index, without copying its data: for entries a
+ * reader skips (before the snapshot, or when it only looks for markers).
+ */
+export function decodeEntryIndex(p: Uint8Array): number {
   if (p.length < ENTRY_FIXED_BYTES) throw new PayloadError("entry record too short");
   const view = viewOf(p);
-  const term = getU64(view, 0);
+  getU64(view, 0); // The term: checked to be a safe integer.
   const index = getU64(view, 8);
   const type = view.getUint8(16);
   if (type !== 0 && type !== 1) throw new PayloadError(`unknown entry type ${type}`);
   if (index === 0) throw new PayloadError("entry with index 0");
-  return { term, index, type: type as EntryType, data: p.slice(ENTRY_FIXED_BYTES) };
+  return index;
+}
+
+/** Decodes an entry; `data` is copied so the segment's buffer can be dropped. */
+export function decodeEntry(p: Uint8Array): Entry {
+  decodeEntryIndex(p);
+  const view = viewOf(p);
+  return {
+    term: getU64(view, 0),
+    index: getU64(view, 8),
+    type: view.getUint8(16) as EntryType,
+    data: p.slice(ENTRY_FIXED_BYTES),
+  };
 }
 
 export function writeHardState(view: DataView, offset: number, hs: HardState): number {

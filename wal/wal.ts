@@ -5,6 +5,7 @@ import { assert } from "./assert.ts";
 import { encodeBatch } from "./batch.ts";
 import {
   decodeEntry,
+  decodeEntryIndex,
   decodeHardState,
   decodeMetadata,
   decodeSnapshotMarker,
@@ -210,8 +211,9 @@ async function readLog(
             break;
           }
           case RecordType.Entry: {
+            // Skipped entries are checked, not copied: most of a segment precedes the snapshot.
+            if (!options.entries || decodeEntryIndex(rec.payload) <= snapshotIndex) break;
             const e = decodeEntry(rec.payload);
-            if (!options.entries || e.index <= snapshotIndex) break;
             // A later entry at index i replaces everything from i on (a conflicting suffix).
             const keep = e.index - snapshotIndex - 1;
             if (keep > entries.length) {
