@@ -130,6 +130,11 @@ export class Node {
     this.#signal();
   }
 
+  /** See RawNode.durableIndex. */
+  durableIndex(selfPersisted: number): number {
+    return this.#rn.durableIndex(selfPersisted);
+  }
+
   status(): Status {
     return this.#rn.status();
   }

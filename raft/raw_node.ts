@@ -27,6 +27,7 @@ import {
   MessageType,
   NONE,
   SnapshotStatus,
+  StateType,
 } from "./types.ts";
 import {
   assert,
@@ -186,6 +187,20 @@ export class RawNode {
   /** Asks the leader to hand leadership to `transferee`. */
   transferLeader(transferee: number): void {
     this.raft.step(newMessage(MessageType.MsgTransferLeader, NONE, transferee));
+  }
+
+  /**
+   * As leader: the largest index a quorum of voters holds on stable storage, counting this node's
+   * log only up to `selfPersisted` and each follower's up to its acknowledged match. A leader
+   * counts its entries toward commit as soon as it appends them (etcd's raft, classic mode); a
+   * caller that writes its own log beside the loop, and whose followers acknowledge only what
+   * they have persisted, may answer for committed entries up to this index before its own write
+   * ends. 0 when not leader.
+   */
+  durableIndex(selfPersisted: number): number {
+    const r = this.raft;
+    if (r.state !== StateType.Leader) return 0;
+    return Math.min(r.raftLog.committed, r.trk.committedWith(r.id, selfPersisted));
   }
 
   /** Applies a committed ConfChange; returns the new ConfState to store with snapshots. */

@@ -92,6 +92,17 @@ export class ProgressTracker {
     return jointCommittedIndex(this.config.voters, this.#matchOf);
   }
 
+  /**
+   * `committed()` with the match of `self` replaced by `selfPersisted`: the largest index a quorum
+   * holds when this node counts only what it has persisted.
+   */
+  committedWith(self: number, selfPersisted: number): number {
+    return jointCommittedIndex(
+      this.config.voters,
+      (id) => id === self ? selfPersisted : this.progress.get(id)?.match,
+    );
+  }
+
   isVoter(id: number): boolean {
     return this.config.voters.incoming.has(id) || this.config.voters.outgoing.has(id);
   }

@@ -176,3 +176,35 @@ Deno.test("config validation throws RangeError for bad values", () => {
   assert.throws(() => new RawNode({ ...base, readOnlyOption: "lease" }), /requires checkQuorum/);
   assert.throws(() => new RawNode({ ...base, applied: 5 }), /applied/);
 });
+
+Deno.test("durableIndex: a quorum of persisted logs, counting the leader only up to what it persisted", () => {
+  const storage = new MemoryStorage();
+  const rn = newRawNode(1, storage);
+  rn.bootstrap([1, 2, 3]);
+  handle(rn, storage, rn.ready());
+  assert.equal(rn.durableIndex(3), 0, "a follower has no durable index");
+  rn.campaign();
+  handle(rn, storage, rn.ready());
+  rn.step(newMessage(MessageType.MsgVoteResp, 1, 2, 2));
+  assert.equal(rn.status().softState.raftState, StateType.Leader);
+  handle(rn, storage, rn.ready()); // The leader's empty entry at index 4.
+  rn.propose(enc("x"));
+  const rd = rn.ready();
+  assert.deepEqual(rd.entries.map((e) => e.index), [5]);
+  const ack = (from: number, index: number) => {
+    const m = newMessage(MessageType.MsgAppResp, 1, from, 2);
+    m.index = index;
+    return m;
+  };
+  // Follower 2 has 5: committed, since the leader counts its own entry at append...
+  rn.step(ack(2, 5));
+  assert.equal(rn.status().hardState.commit, 5);
+  // ...but on a quorum of disks only with the leader's own write, or follower 3's.
+  assert.equal(rn.durableIndex(3), 3);
+  assert.equal(rn.durableIndex(5), 5);
+  rn.step(ack(3, 5));
+  assert.equal(rn.durableIndex(3), 5, "both followers: durable without the leader");
+  assert.equal(rn.durableIndex(0), 5);
+  // Never above the commit index, whatever the caller claims to have persisted.
+  assert.equal(rn.durableIndex(99), 5);
+});
