@@ -1,0 +1,197 @@
+// The leader writes its WAL beside the Ready loop (RaftServer#handleLeaderReady): a write is
+// answered once its entry is in the WAL of a majority of voters, which may be both followers'
+// while the leader's own write is still running, and never a minority's. Three RaftServers in one
+// process, with an in-memory transport and real WALs, and a gate held on the leader's WAL writes.
+import assert from "node:assert/strict";
+import { MemoryStorage, type Message, Node, StateType } from "../../raft/mod.ts";
+import { silentLogger } from "../../raft/logger.ts";
+import { Wal } from "../../wal/mod.ts";
+import { Snapshotter } from "../../snap/mod.ts";
+import { encodeCommand, type KvResult, KvStore } from "../../kv/mod.ts";
+import { Members } from "../../server/members.ts";
+import { createServerMetrics } from "../../server/metrics.ts";
+import { RaftServer } from "../../server/raft_server.ts";
+import { SnapshotChain } from "../../server/snapshot_chain.ts";
+import type { HttpTransport } from "../../transport/mod.ts";
+
+const IDS = [1, 2, 3];
+const CLUSTER_ID = "leaderwaltest0001";
+
+interface Cluster {
+  servers: Map<number, RaftServer>;
+  wals: Map<number, Wal>;
+  /** Messages between these two nodes (either way) are dropped while the pair is listed. */
+  cut: Set<string>;
+  /** Holds every WAL save of node `id` until `release()`. */
+  hold(id: number): { release(): void };
+  close(): Promise<void>;
+}
+
+async function startCluster(): Promise<Cluster> {
+  const root = await Deno.makeTempDir({ prefix: "raftkv-leader-wal-" });
+  const servers = new Map<number, RaftServer>();
+  const wals = new Map<number, Wal>();
+  const gates = new Map<number, { held: Promise<void>; release(): void }>();
+  const cut = new Set<string>();
+  const deliver = (message: Message) => {
+    if (cut.has(`${message.from}-${message.to}`) || cut.has(`${message.to}-${message.from}`)) {
+      return;
+    }
+    // Later, like a network: never inside the sender's own Ready handling.
+    setTimeout(() => servers.get(message.to)?.receive(message), 0);
+  };
+  for (const id of IDS) {
+    const dir = `${root}/node-${id}`;
+    const wal = await Wal.create(`${dir}/wal`, { metadata: { nodeId: id, clusterId: CLUSTER_ID } });
+    const save = wal.save.bind(wal);
+    wal.save = async (hardState, entries, options) => {
+      await gates.get(id)?.held;
+      return await save(hardState, entries, options);
+    };
+    wals.set(id, wal);
+    const storage = new MemoryStorage();
+    const node = new Node({
+      id,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      storage,
+      checkQuorum: true,
+      preVote: true,
+      readOnlyOption: "safe",
+      random: Math.random,
+      logger: silentLogger,
+    });
+    node.bootstrap(IDS);
+    const transport = {
+      send: (messages: Message[]) => messages.forEach(deliver),
+      addPeer: () => {},
+      removePeer: () => {},
+    } as unknown as HttpTransport;
+    servers.set(
+      id,
+      new RaftServer({
+        id,
+        clusterId: CLUSTER_ID,
+        node,
+        storage,
+        wal,
+        snapshotter: new Snapshotter(`${dir}/snap`, { keep: Infinity }),
+        transport,
+        store: new KvStore(),
+        members: new Members(),
+        bootstrapURLs: new Map(IDS.map((i) => [i, `http://127.0.0.1:${i}`])),
+        appliedIndex: 0,
+        snapshotIndex: 0,
+        snapshotChain: new SnapshotChain(),
+        confState: {
+          voters: [],
+          learners: [],
+          votersOutgoing: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+        snapshotCount: 1_000_000,
+        tickMs: 10,
+        electionTicks: 10,
+        requestTimeoutMs: 5000,
+        logger: silentLogger,
+        metrics: createServerMetrics(),
+        onRemoved: () => {},
+      }),
+    );
+  }
+  for (const server of servers.values()) server.start();
+  return {
+    servers,
+    wals,
+    cut,
+    hold(id) {
+      let release = () => {};
+      const held = new Promise<void>((resolve) => release = resolve);
+      const gate = {
+        held,
+        release() {
+          gates.delete(id);
+          release();
+        },
+      };
+      gates.set(id, gate);
+      return gate;
+    },
+    async close() {
+      for (const gate of [...gates.values()]) gate.release();
+      for (const server of servers.values()) await server.stop();
+      for (const wal of wals.values()) await wal.close();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
+
+async function waitForLeader(cluster: Cluster): Promise<RaftServer> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    for (const server of cluster.servers.values()) {
+      // A leader that has applied its own first entry can answer writes.
+      if (server.role === StateType.Leader && server.appliedIndex > 3) return server;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error("no leader within 10 s");
+}
+
+let requests = 0;
+function put(server: RaftServer, key: string): Promise<KvResult> {
+  const requestId = `test-${++requests}`;
+  const applied = server.writes.register(requestId);
+  server.node.propose(encodeCommand({
+    requestId,
+    op: "put",
+    key: new TextEncoder().encode(key),
+    value: new TextEncoder().encode("v"),
+  }));
+  return applied;
+}
+
+/** Settles to "pending" if `promise` has not settled after `ms`. */
+function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | "pending"> {
+  return Promise.race([promise, new Promise<"pending">((r) => setTimeout(() => r("pending"), ms))]);
+}
+
+Deno.test("leader WAL: a write is answered while the leader's own write is held, once both followers have it on disk", async () => {
+  const cluster = await startCluster();
+  try {
+    const leader = await waitForLeader(cluster);
+    const before = leader.lastIndex;
+    const gate = cluster.hold(leader.id);
+    const result = await settledWithin(put(leader, "k1"), 3000);
+    assert.notEqual(result, "pending", "the write waited for the leader's held WAL write");
+    assert.equal((result as KvResult).ok, true);
+    // Both followers hold it on disk (their WALs are the majority); the leader's WAL does not yet.
+    for (const [id, server] of cluster.servers) {
+      if (id === leader.id) continue;
+      assert.ok(server.lastIndex > before, `follower ${id} has the entry`);
+    }
+    gate.release();
+  } finally {
+    await cluster.close();
+  }
+});
+
+Deno.test("leader WAL: with the leader's write held and one follower cut off, a write waits for the leader's disk", async () => {
+  const cluster = await startCluster();
+  try {
+    const leader = await waitForLeader(cluster);
+    const [cutOff] = IDS.filter((id) => id !== leader.id);
+    cluster.cut.add(`${leader.id}-${cutOff}`);
+    const gate = cluster.hold(leader.id);
+    const write = put(leader, "k2");
+    // Committed in raft (leader's log and one follower's), but on one disk only: no answer.
+    assert.equal(await settledWithin(write, 500), "pending");
+    gate.release();
+    const result = await settledWithin(write, 3000);
+    assert.notEqual(result, "pending", "the write was not answered once the leader's WAL had it");
+    assert.equal((result as KvResult).ok, true);
+  } finally {
+    await cluster.close();
+  }
+});
