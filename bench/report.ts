@@ -59,6 +59,8 @@ export interface ScaleResult {
   loadErrors: number | undefined;
   /** Their kinds, e.g. "non-2xx 12, timeout 3". */
   loadErrorDetail: string;
+  /** Position of the leader among the nodes when memory was read (marked in the per-node rows). */
+  leaderIndex: number | undefined;
   /** Right after the load. */
   rssBytes: number[];
   /** After `idleSeconds` more without load: what stays resident once the collector caught up. */
@@ -227,8 +229,9 @@ export function formatPointsTable(points: PointResult[]): string {
   return lines.join("\n");
 }
 
-function perNode(values: number[], format: (v: number) => string): string {
-  return values.length === 0 ? "n/a" : values.map(format).join(" / ");
+function perNode(values: number[], format: (v: number) => string, leader?: number): string {
+  if (values.length === 0) return "n/a";
+  return values.map((v, i) => i === leader ? `${format(v)} (leader)` : format(v)).join(" / ");
 }
 
 function sum(values: number[]): number | undefined {
@@ -283,11 +286,14 @@ export function formatScaleTable(results: ScaleResult[]): string {
         ? "n/a"
         : `${s.termAtStart} → ${s.termBefore}`,
   );
-  addText("VmRSS per node right after the load", (s) => perNode(s.rssBytes, formatBytes));
+  addText(
+    "VmRSS per node right after the load",
+    (s) => perNode(s.rssBytes, formatBytes, s.leaderIndex),
+  );
   add("VmRSS total right after the load", (s) => sum(s.rssBytes), formatBytes);
   addText(
     "VmRSS per node after the idle pause below",
-    (s) => perNode(s.rssIdleBytes, formatBytes),
+    (s) => perNode(s.rssIdleBytes, formatBytes, s.leaderIndex),
   );
   add("VmRSS total after the idle pause", (s) => sum(s.rssIdleBytes), formatBytes);
   addText("idle pause before the second VmRSS reading", (s) => `${s.idleSeconds} s`);

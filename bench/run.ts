@@ -582,6 +582,7 @@ async function runScaleFor(
     loadSeconds: undefined,
     loadErrors: undefined,
     loadErrorDetail: "",
+    leaderIndex: undefined,
     rssBytes: [],
     rssIdleBytes: [],
     idleSeconds: SCALE_IDLE_SECONDS,
@@ -642,6 +643,7 @@ async function runScaleFor(
   });
 
   await step("memory and disk", async () => {
+    result.leaderIndex = await cluster.waitForLeader(30_000);
     result.rssBytes = cluster.pids().map((pid) => rssBytes(pid) ?? 0);
     // Both systems collect garbage lazily: the same pause for each, then a second reading.
     await sleep(SCALE_IDLE_SECONDS * 1000);

@@ -96,6 +96,7 @@ const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   loadSeconds: 100,
   loadErrors: 0,
   loadErrorDetail: "",
+  leaderIndex: 1,
   rssBytes: [rss, rss, rss],
   rssIdleBytes: [rss / 2, rss / 2, rss / 2],
   idleSeconds: 30,
@@ -133,6 +134,10 @@ Deno.test("scale table: one row per figure with both systems and their ratio", (
   match(table, /^\| figure \| raftkv \| etcd \| raftkv\/etcd \|$/m);
   match(table, /^\| load ops\/s \| 10000 \| 10000 \| 1.00× \|$/m);
   match(table, /^\| VmRSS total right after the load \| 600\.0 MiB \| 300\.0 MiB \| 2.00× \|$/m);
+  match(
+    table,
+    /^\| VmRSS per node right after the load \| 200\.0 MiB \/ 200\.0 MiB \(leader\) \/ 200\.0 MiB \| /m,
+  );
   match(table, /^\| VmRSS total after the idle pause \| 300\.0 MiB \| 150\.0 MiB \| 2.00× \|$/m);
   match(table, /^\| write errors during snapshot \| 3 \(timeout 3\) \| 0 \| {2}\|$/m);
   match(table, /^\| data dir per node \| n\/a \| n\/a \| {2}\|$/m);
