@@ -525,8 +525,8 @@ async function waitAllApplied(cluster: BenchCluster, timeoutMs: number): Promise
 
 /**
  * raftkv: polls every node's /status while `during` runs and times each snapshot, from the first
- * poll that saw a snapshot due (appliedIndex past the node's next point, server/snapshot_schedule.ts)
- * to the first poll that saw a new snapshotIndex (a poll stalled by a snapshot that blocks the node
+ * poll that saw a snapshot due (appliedIndex past the node's next point: snapshot_schedule.ts) to
+ * the first poll that saw a new snapshotIndex (a poll stalled by a snapshot that blocks the node
  * counts in full).
  */
 async function watchRaftkvSnapshots<T>(

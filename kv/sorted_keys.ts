@@ -237,9 +237,9 @@ export class SortedKeys<T> {
 /**
  * Merges the sorted keys `added[from, to)` into one chunk's sorted `keys`: unless they are many,
  * each added key's place is found by binary search, and the old keys between two places are
- * copied without comparing them. At a million keys a key comparison is a cache miss and a flush touches nearly every
- * chunk: comparing about log2(chunk) times per added key instead of once per old key took a
- * flush of 10,000 keys into 1,000,000 from 450 to 80 ms.
+ * copied without comparing them. At a million keys a key comparison is a cache miss and a flush
+ * touches nearly every chunk: comparing about log2(chunk) times per added key instead of once per
+ * old key took a flush of 10,000 keys into 1,000,000 from 450 to 80 ms.
  */
 function mergeInto<T>(
   keys: readonly string[],

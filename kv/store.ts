@@ -543,11 +543,11 @@ export class KvStore {
       if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
     }
     assert(map.size === count, `restore mapped ${map.size} keys of ${count}`);
-    // A running snapshot job keeps its frozen runs of the old slots, which nothing mutates any
-    // more: it needs no overlay from now on.
     const sorted = SortedKeys.fromSorted(keys, slots, { checked: true });
     yield;
-    // Nothing changed the store before this point: the new state goes in at once.
+    // Nothing changed the store before this point: the new state goes in at once. A running
+    // snapshot job keeps its frozen runs of the old slots, which nothing mutates any more: it
+    // needs no overlay from now on.
     this.#snapshotOverlay = undefined;
     this.#sorted = sorted;
     this.#map = map;

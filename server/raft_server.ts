@@ -143,7 +143,7 @@ export class RaftServer {
   #leaderWrites: Promise<void>[] = [];
   /** Why a leader's WAL write failed: the loop stops on it. */
   #walFailure: unknown;
-  /** Waits of the loop for an index to be durable, re-checked when a write ends or a follower acks. */
+  /** The loop's waits for an index to be durable: checked when a write ends or a follower acks. */
   #durableWaiters = new Set<() => void>();
   /** A snapshot whose file is written, waiting for the loop to put its marker in the WAL. */
   #snapshotSaved: { link: ChainLink; started: number } | undefined;
@@ -648,7 +648,8 @@ export class RaftServer {
       if (changes !== undefined) {
         const data = await changes.data;
         data.set(changes.prefix, 0);
-        taken = { ...changes, data, storeBytes: data.length - changes.prefix.length };
+        const { index, confState, prefix } = changes;
+        taken = { index, confState, data, storeBytes: data.length - prefix.length };
       } else {
         const captured = await this.#captureImage({ resetChanges: true });
         const { index, confState } = captured.metadata;

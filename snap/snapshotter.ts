@@ -50,6 +50,17 @@ export interface SnapshotterOptions {
   sliceBytes?: number;
 }
 
+function checkedSliceBytes(sliceBytes: number): number {
+  if (
+    !Number.isSafeInteger(sliceBytes) || sliceBytes < 1 || sliceBytes > SNAPSHOT_SLICE_BYTES_MAX
+  ) {
+    throw new RangeError(
+      `sliceBytes must be an integer in [1, ${SNAPSHOT_SLICE_BYTES_MAX}]: ${sliceBytes}`,
+    );
+  }
+  return sliceBytes;
+}
+
 export class Snapshotter {
   readonly #dir: string;
   readonly #logger: Logger;
@@ -65,13 +76,7 @@ export class Snapshotter {
     if (!(Number.isSafeInteger(this.#keep) || this.#keep === Infinity) || this.#keep < 1) {
       throw new RangeError(`keep must be a positive integer: ${this.#keep}`);
     }
-    this.#sliceBytes = options.sliceBytes ?? SNAPSHOT_SLICE_BYTES_DEFAULT;
-    const s = this.#sliceBytes;
-    if (!Number.isSafeInteger(s) || s < 1 || s > SNAPSHOT_SLICE_BYTES_MAX) {
-      throw new RangeError(
-        `sliceBytes must be an integer in [1, ${SNAPSHOT_SLICE_BYTES_MAX}]: ${s}`,
-      );
-    }
+    this.#sliceBytes = checkedSliceBytes(options.sliceBytes ?? SNAPSHOT_SLICE_BYTES_DEFAULT);
   }
 
   /**
@@ -157,15 +162,7 @@ export class Snapshotter {
   ): Promise<Snapshot> {
     const name = snapshotFileName(link.term, link.index);
     const path = joinPath(this.#dir, name);
-    const sliceBytes = options?.sliceBytes ?? this.#sliceBytes;
-    if (
-      !(Number.isSafeInteger(sliceBytes) && sliceBytes > 0 &&
-        sliceBytes <= SNAPSHOT_SLICE_BYTES_MAX)
-    ) {
-      throw new RangeError(
-        `sliceBytes must be an integer in [1, ${SNAPSHOT_SLICE_BYTES_MAX}]: ${sliceBytes}`,
-      );
-    }
+    const sliceBytes = checkedSliceBytes(options?.sliceBytes ?? this.#sliceBytes);
     try {
       return await this.#read(path, { name, ...link }, sliceBytes);
     } catch (e) {
