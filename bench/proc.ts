@@ -91,9 +91,18 @@ export function parseProcStatCpuSeconds(stat: string): number {
 
 /** VmRSS of a process in bytes, or undefined once it is gone. */
 export function rssBytes(pid: number): number | undefined {
+  return statusBytes(pid, "VmRSS");
+}
+
+/** VmHWM of a process in bytes: the largest VmRSS it has had since it started. */
+export function peakRssBytes(pid: number): number | undefined {
+  return statusBytes(pid, "VmHWM");
+}
+
+function statusBytes(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const m = status.match(/^VmRSS:\s+(\d+) kB$/m);
+    const m = status.match(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m"));
     return m ? Number(m[1]) * 1024 : undefined;
   } catch {
     return undefined;

@@ -63,6 +63,8 @@ export interface ScaleResult {
   leaderIndex: number | undefined;
   /** Right after the load. */
   rssBytes: number[];
+  /** VmHWM right after the load: the most each node held at any moment of the load. */
+  peakRssBytes: number[];
   /** After `idleSeconds` more without load: what stays resident once the collector caught up. */
   rssIdleBytes: number[];
   idleSeconds: number;
@@ -291,6 +293,11 @@ export function formatScaleTable(results: ScaleResult[]): string {
     (s) => perNode(s.rssBytes, formatBytes, s.leaderIndex),
   );
   add("VmRSS total right after the load", (s) => sum(s.rssBytes), formatBytes);
+  addText(
+    "peak VmRSS per node during the load (VmHWM)",
+    (s) => perNode(s.peakRssBytes, formatBytes, s.leaderIndex),
+  );
+  add("peak VmRSS summed over the nodes", (s) => sum(s.peakRssBytes), formatBytes);
   addText(
     "VmRSS per node after the idle pause below",
     (s) => perNode(s.rssIdleBytes, formatBytes, s.leaderIndex),

@@ -16,6 +16,7 @@ import {
   loadAverage,
   machineCpuSeconds,
   makeTempDir,
+  peakRssBytes,
   rssBytes,
   runAllCleanups,
   sleep,
@@ -584,6 +585,7 @@ async function runScaleFor(
     loadErrorDetail: "",
     leaderIndex: undefined,
     rssBytes: [],
+    peakRssBytes: [],
     rssIdleBytes: [],
     idleSeconds: SCALE_IDLE_SECONDS,
     dataDirBytes: [],
@@ -645,6 +647,7 @@ async function runScaleFor(
   await step("memory and disk", async () => {
     result.leaderIndex = await cluster.waitForLeader(30_000);
     result.rssBytes = cluster.pids().map((pid) => rssBytes(pid) ?? 0);
+    result.peakRssBytes = cluster.pids().map((pid) => peakRssBytes(pid) ?? 0);
     // Both systems collect garbage lazily: the same pause for each, then a second reading.
     await sleep(SCALE_IDLE_SECONDS * 1000);
     result.rssIdleBytes = cluster.pids().map((pid) => rssBytes(pid) ?? 0);

@@ -98,6 +98,7 @@ const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   loadErrorDetail: "",
   leaderIndex: 1,
   rssBytes: [rss, rss, rss],
+  peakRssBytes: [2 * rss, 2 * rss, 2 * rss],
   rssIdleBytes: [rss / 2, rss / 2, rss / 2],
   idleSeconds: 30,
   dataDirBytes: [],
@@ -138,6 +139,7 @@ Deno.test("scale table: one row per figure with both systems and their ratio", (
     table,
     /^\| VmRSS per node right after the load \| 200\.0 MiB \/ 200\.0 MiB \(leader\) \/ 200\.0 MiB \| /m,
   );
+  match(table, /^\| peak VmRSS summed over the nodes \| 1\.17 GiB \| 600\.0 MiB \| 2.00× \|$/m);
   match(table, /^\| VmRSS total after the idle pause \| 300\.0 MiB \| 150\.0 MiB \| 2.00× \|$/m);
   match(table, /^\| write errors during snapshot \| 3 \(timeout 3\) \| 0 \| {2}\|$/m);
   match(table, /^\| data dir per node \| n\/a \| n\/a \| {2}\|$/m);
