@@ -10,6 +10,7 @@ import { createApp, KvStore } from "../kv/mod.ts";
 import { HttpTransport, type PeerStats } from "../transport/mod.ts";
 import type { ServerConfig } from "./flags.ts";
 import { createStderrLogger } from "./logger.ts";
+import { startMallocTrim } from "./malloc_trim.ts";
 import { CounterFamily, createServerMetrics, Gauge } from "./metrics.ts";
 import { Members } from "./members.ts";
 import { type LoadedChain, loadSnapshotChain, SnapshotChain } from "./snapshot_chain.ts";
@@ -45,8 +46,11 @@ export async function runServer(config: ServerConfig): Promise<number> {
     }
     server.removed.then(() => resolve("removal from the cluster"));
   });
+  // Whole-process state, so only here and not in startServer, which tests embed.
+  const trimmer = startMallocTrim();
   const reason = await stop;
   logger.info(`stopping (${reason})`);
+  trimmer.stop();
   await server.close();
   logger.info("stopped");
   return 0;
