@@ -16,6 +16,7 @@
  *
  * Revisions are written as u64 but must be safe integers.
  */
+import { SlabAllocator } from "../bytes/mod.ts";
 
 export const COMMAND_VERSION = 1;
 export const KEY_BYTES_MAX = 4096;
@@ -83,26 +84,8 @@ function asciiText(data: Uint8Array, start: number, end: number): string | undef
   return String.fromCharCode.apply(null, data.subarray(start, end) as unknown as number[]);
 }
 
-/**
- * Encoded commands up to SLAB_ITEM_BYTES_MAX are carved from a shared slab: a typed array over
- * 64 bytes gets its own off-heap buffer, which costs an allocation and garbage-collector work
- * per write. The views stay valid as long as they live (a full slab is replaced, not reused).
- */
-const SLAB_BYTES = 64 * 1024;
-const SLAB_ITEM_BYTES_MAX = 4096;
-let slab = new Uint8Array(SLAB_BYTES);
-let slabUsed = 0;
-
-function allocate(n: number): Uint8Array {
-  if (n > SLAB_ITEM_BYTES_MAX) return new Uint8Array(n);
-  if (slabUsed + n > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const out = slab.subarray(slabUsed, slabUsed + n);
-  slabUsed += (n + 7) & ~7; // 8-byte aligned views
-  return out;
-}
+/** Encoded commands are carved from a shared slab (one allocation per 64 KiB, not per write). */
+const slabs = new SlabAllocator();
 
 function writeU32(out: Uint8Array, at: number, v: number): void {
   out[at] = v >>> 24;
@@ -186,7 +169,7 @@ export function encodeCommand(cmd: KvCommand): Uint8Array {
   for (const r of revisions) checkRevision(r);
 
   const total = HEADER_BYTES + condBytes + requestIdBytes + cmd.key.length + value.length;
-  const out = allocate(total);
+  const out = slabs.allocate(total);
   out[0] = COMMAND_VERSION;
   out[1] = op;
   out[2] = kind;

@@ -21,6 +21,7 @@
  * `context` fields are views into the input buffer (no copy): the caller must not reuse it.
  */
 
+import { SlabAllocator } from "../bytes/mod.ts";
 import { type Entry, type Message, MessageType, type Snapshot } from "../raft/types.ts";
 
 export const WIRE_VERSION = 1;
@@ -232,26 +233,8 @@ export function encodedBatchSize(sizes: readonly number[]): number {
   return n;
 }
 
-/**
- * Batches up to SLAB_ITEM_BYTES_MAX are carved from a shared slab: a typed array over 64 bytes
- * gets its own off-heap buffer, which costs an allocation and garbage-collector work per batch.
- * A full slab is replaced, never reused, so a view stays valid for as long as it is held.
- */
-const SLAB_BYTES = 64 * 1024;
-const SLAB_ITEM_BYTES_MAX = 4096;
-let slab = new Uint8Array(SLAB_BYTES);
-let slabUsed = 0;
-
-function allocate(n: number): Uint8Array<ArrayBuffer> {
-  if (n > SLAB_ITEM_BYTES_MAX) return new Uint8Array(n);
-  if (slabUsed + n > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const out = slab.subarray(slabUsed, slabUsed + n);
-  slabUsed += (n + 7) & ~7; // 8-byte aligned views
-  return out;
-}
+/** Batches are carved from a shared slab (one allocation per 64 KiB, not per batch). */
+const slabs = new SlabAllocator();
 
 /**
  * Encodes messages as one batch into a single buffer (a view: mind its `byteOffset`). `sizes` (from `encodedMessageSize`) may be
@@ -266,7 +249,7 @@ export function encodeBatch(
   }
   for (const m of messages) checkEncodable(m);
   const s = sizes ?? messages.map(encodedMessageSize);
-  const buf = allocate(encodedBatchSize(s));
+  const buf = slabs.allocate(encodedBatchSize(s));
   const w = new Writer(buf, 0);
   w.u8(WIRE_VERSION);
   w.varint(messages.length);
