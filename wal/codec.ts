@@ -85,30 +85,26 @@ export function writeEntry(view: DataView, buf: Uint8Array, offset: number, e: E
 }
 
 /**
- * Checks an entry's fixed fields and returns its index, without copying its data: for entries a
- * reader skips (before the snapshot, or when it only looks for markers).
+ * Checks an entry's fixed fields and decodes it, copying `data` so the segment's buffer can be
+ * dropped; or, when its index is at or before `skipThrough`, returns undefined without copying
+ * anything: a reader checks the entries it skips (before the snapshot, or all of them when it only
+ * looks for markers) at the cost of the header alone.
  */
-export function decodeEntryIndex(p: Uint8Array): number {
+export function decodeEntryAfter(p: Uint8Array, skipThrough: number): Entry | undefined {
   if (p.length < ENTRY_FIXED_BYTES) throw new PayloadError("entry record too short");
   const view = viewOf(p);
-  getU64(view, 0); // The term: checked to be a safe integer.
+  const term = getU64(view, 0);
   const index = getU64(view, 8);
   const type = view.getUint8(16);
   if (type !== 0 && type !== 1) throw new PayloadError(`unknown entry type ${type}`);
   if (index === 0) throw new PayloadError("entry with index 0");
-  return index;
+  if (index <= skipThrough) return undefined;
+  return { term, index, type: type as EntryType, data: p.slice(ENTRY_FIXED_BYTES) };
 }
 
 /** Decodes an entry; `data` is copied so the segment's buffer can be dropped. */
 export function decodeEntry(p: Uint8Array): Entry {
-  decodeEntryIndex(p);
-  const view = viewOf(p);
-  return {
-    term: getU64(view, 0),
-    index: getU64(view, 8),
-    type: view.getUint8(16) as EntryType,
-    data: p.slice(ENTRY_FIXED_BYTES),
-  };
+  return decodeEntryAfter(p, 0)!; // Index 0 is refused above, so never undefined.
 }
 
 export function writeHardState(view: DataView, offset: number, hs: HardState): number {

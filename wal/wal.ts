@@ -4,8 +4,7 @@ import { type Logger, silentLogger } from "../raft/logger.ts";
 import { assert } from "./assert.ts";
 import { encodeBatch } from "./batch.ts";
 import {
-  decodeEntry,
-  decodeEntryIndex,
+  decodeEntryAfter,
   decodeHardState,
   decodeMetadata,
   decodeSnapshotMarker,
@@ -212,8 +211,9 @@ async function readLog(
           }
           case RecordType.Entry: {
             // Skipped entries are checked, not copied: most of a segment precedes the snapshot.
-            if (!options.entries || decodeEntryIndex(rec.payload) <= snapshotIndex) break;
-            const e = decodeEntry(rec.payload);
+            const skipThrough = options.entries ? snapshotIndex : Infinity;
+            const e = decodeEntryAfter(rec.payload, skipThrough);
+            if (e === undefined) break;
             // A later entry at index i replaces everything from i on (a conflicting suffix).
             const keep = e.index - snapshotIndex - 1;
             if (keep > entries.length) {
