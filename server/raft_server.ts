@@ -404,6 +404,8 @@ export class RaftServer {
   }
 
   #checkDurable(): void {
+    // Every follower acknowledgement comes here; the loop rarely waits.
+    if (this.#durableWaiters.size === 0) return;
     for (const check of [...this.#durableWaiters]) check();
   }
 
