@@ -90,7 +90,6 @@ export interface ScaleResult {
   errors: string[];
 }
 
-/** "1234", "12.3", "1.23", "0.123": three significant digits below 1000, integers above. */
 /** One snapshot a raftkv node logged: "snapshot at index I: image|change set of N bytes in M ms". */
 export interface SnapshotTaken {
   kind: "image" | "change set";

@@ -1,9 +1,10 @@
 /**
  * A change set: the keys written between two applied indexes, each with its value as of the later
  * one, or a tombstone. `KvStore.takeChanges()` (or `takeChangesAsync()`) encodes one,
- * `KvStore.applyChanges()` replays it over the state as of the earlier index. A snapshot of a large store is then a full image taken
- * now and then plus the change sets since it (see server/snapshot_chain.ts): each costs what was
- * written since the last one, not the size of the store.
+ * `KvStore.applyChanges()` replays it over the state as of the earlier index. A snapshot of a
+ * large store is then a full image taken now and then plus the change sets since it (see
+ * server/snapshot_chain.ts): each costs what was written since the last one, not the size of the
+ * store.
  *
  * Format (big-endian):
  *

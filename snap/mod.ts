@@ -1,9 +1,10 @@
 /**
  * Snapshot files: `<term>-<index>.snap` (16 hex digits each) in `<data-dir>/snap/`, each a small
  * header (magic, version, lengths, CRC over header and payload: zlib CRC-32, or CRC-32C in
- * version 1), the snapshot's metadata and the state machine's data; the format is in snapshot_file.ts. Files are written atomically
- * (temporary file, sync, read back, rename, directory sync); the newest five are kept; a corrupt
- * file is skipped with a warning when loading.
+ * version 1), the snapshot's metadata and the state machine's data; the format is in
+ * snapshot_file.ts. Files are written atomically (temporary file, sync, read back, rename,
+ * directory sync); the newest five are kept; a corrupt file is skipped with a warning when
+ * loading.
  *
  * Saves and loads stream the data in slices (1 MiB by default) and yield to the event loop between
  * slices (snapshot_io.ts), so a snapshot of hundreds of MB never holds the loop for more than one

@@ -237,8 +237,8 @@ export function encodedBatchSize(sizes: readonly number[]): number {
 const slabs = new SlabAllocator();
 
 /**
- * Encodes messages as one batch into a single buffer (a view: mind its `byteOffset`). `sizes` (from `encodedMessageSize`) may be
- * passed when the caller already computed them.
+ * Encodes messages as one batch into a single buffer (a view: mind its `byteOffset`). `sizes`
+ * (from `encodedMessageSize`) may be passed when the caller already computed them.
  */
 export function encodeBatch(
   messages: readonly Message[],
