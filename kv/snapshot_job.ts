@@ -17,6 +17,10 @@
  *
  * The overlay holds at most one entry per key of the frozen copy; it and the copy are dropped
  * when the job completes or is aborted.
+ *
+ * Output: one buffer of the whole snapshot (`step`, then `result()`), or a sequence of chunks
+ * encoded into one reused buffer (`chunks()`), which a writer streams to a file: an image of a
+ * million keys is hundreds of MB that would otherwise be held at once.
  */
 import { crc32 } from "node:zlib";
 import { writeBinary } from "./keys.ts";
@@ -79,14 +83,19 @@ export class KvSnapshotJob {
   #overlay: Map<Slot, Slot>;
   #detach: (() => void) | undefined;
   #state: JobState = "running";
+  /** Where bytes are encoded: the whole snapshot, or the current chunk (`chunks()`). */
   #out: Uint8Array | undefined;
   #view: DataView | undefined;
+  /** In `chunks()`: the buffer reused for every chunk. */
+  #chunk: Uint8Array | undefined;
+  /** Snapshot bytes before `#out[0]`: those of the chunks already handed out. */
+  #emitted = 0;
   /** Next item to encode: run `#run`, position `#item` in it. */
   #run = 0;
   #item = 0;
   #written = 0;
   #at = SNAPSHOT_HEADER_BYTES;
-  /** CRC of `#out[0, #crcAt)`. */
+  /** CRC of the snapshot's bytes up to `#out[#crcAt]`. */
   #crc = 0;
   #crcAt = 0;
 
@@ -103,6 +112,11 @@ export class KvSnapshotJob {
     assert(Number.isSafeInteger(this.#headroom) && this.#headroom >= 0, "headroom is a count");
     this.#overlay = init.overlay;
     this.#detach = init.detach;
+  }
+
+  /** The snapshot's size in bytes, CRC included (without the headroom). */
+  get totalBytes(): number {
+    return this.#totalBytes;
   }
 
   /** True once every item is encoded (`result()` is ready). */
@@ -128,16 +142,19 @@ export class KvSnapshotJob {
       throw new Error(`Cannot step KV snapshot at index ${this.index}: it was aborted`);
     }
     if (this.#out === undefined) this.#writeHeader();
-    const out = this.#out!;
-    const view = this.#view!;
+    let out = this.#out!;
+    let view = this.#view!;
     const index = this.index;
     const overlay = this.#overlay;
     const runs = this.#keys.length;
+    // Items end 4 bytes before the buffer's end, which keeps room for the CRC.
+    let itemsEnd = out.length - 4;
     let left = itemsMax;
     let at = this.#at;
     let r = this.#run;
     let i = this.#item;
     let written = this.#written;
+    let full = false;
     for (; r < runs && left > 0; r++, i = 0) {
       const keys = this.#keys[r]!;
       const slots = this.#slots[r]!;
@@ -154,6 +171,21 @@ export class KvSnapshotJob {
         }
         const revision = slot.revision;
         const value = slot.value;
+        const itemBytes = SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
+        if (at + itemBytes > itemsEnd) {
+          // Only a chunk fills up: the whole snapshot's buffer has room for every item.
+          assert(this.#chunk !== undefined, `snapshot item past ${this.#totalBytes - 4} bytes`);
+          if (at > 0) {
+            full = true;
+            break;
+          }
+          // An item larger than a chunk (values go up to 64 MiB) is a chunk of its own.
+          out = new Uint8Array(itemBytes + 4);
+          view = new DataView(out.buffer);
+          itemsEnd = itemBytes;
+          this.#out = out;
+          this.#view = view;
+        }
         view.setUint16(at, key.length);
         view.setUint32(at + 2, Math.floor(revision / TWO_32));
         view.setUint32(at + 6, revision % TWO_32);
@@ -162,19 +194,60 @@ export class KvSnapshotJob {
         at += writeBinary(out, key, at);
         at += writeBinary(out, value, at);
       }
-      written += end - start;
-      left -= end - start;
-      if (i < keys.length) break; // Budget spent inside this run: resume here.
+      written += i - start;
+      left -= i - start;
+      // Budget spent or chunk full inside this run: resume here.
+      if (full || i < keys.length) break;
     }
     this.#run = r;
     this.#item = i;
     this.#written = written;
     this.#at = at;
-    assert(at <= this.#totalBytes - 4, `snapshot wrote past ${this.#totalBytes - 4} bytes`);
+    assert(
+      this.#emitted + at <= this.#totalBytes - 4,
+      `snapshot wrote past ${this.#totalBytes - 4} bytes`,
+    );
     this.#crc = crc32(out.subarray(this.#crcAt, at), this.#crc);
     this.#crcAt = at;
     if (r < runs) return false;
     return this.#finish();
+  }
+
+  /**
+   * Encodes the snapshot as a sequence of chunks, each at most `chunkBytes` (but for an item
+   * larger than that, which is a chunk of its own), that add up to `totalBytes`. Every chunk but
+   * such an item is a view of one buffer, valid until the next is asked for: the caller writes it
+   * out first. Entries may be applied between chunks. Returning early or throwing aborts the job.
+   * Use instead of `step`, never with it.
+   */
+  *chunks(chunkBytes: number): Generator<Uint8Array, void, undefined> {
+    if (!Number.isSafeInteger(chunkBytes) || chunkBytes < SNAPSHOT_HEADER_BYTES + 4) {
+      throw new RangeError(
+        `Snapshot chunks of ${chunkBytes} bytes: expected an integer >= ${
+          SNAPSHOT_HEADER_BYTES + 4
+        }`,
+      );
+    }
+    assert(this.#out === undefined, "a job encodes into chunks or into one buffer, not both");
+    this.#chunk = new Uint8Array(chunkBytes);
+    try {
+      for (;;) {
+        const done = this.step(Infinity);
+        // `#finish` dropped the view: take the chunk's bytes before resetting.
+        const chunk = this.#out!.subarray(0, this.#at);
+        yield chunk;
+        if (done) return;
+        this.#emitted += this.#at;
+        this.#out = this.#chunk;
+        this.#view = new DataView(this.#chunk.buffer);
+        this.#at = 0;
+        this.#crcAt = 0;
+      }
+    } finally {
+      this.#chunk = undefined;
+      this.#out = undefined;
+      this.abort(); // Does nothing once done.
+    }
   }
 
   /**
@@ -185,7 +258,8 @@ export class KvSnapshotJob {
     if (this.#state !== "done") {
       throw new Error(`Cannot take KV snapshot at index ${this.index}: it is ${this.#state}`);
     }
-    return this.#out!;
+    assert(this.#out !== undefined, "a chunked snapshot has no single buffer");
+    return this.#out;
   }
 
   /** `result()` with the `headroom` bytes before it: the whole buffer. */
@@ -206,7 +280,8 @@ export class KvSnapshotJob {
   #writeHeader(): void {
     // One buffer for the caller's header and the snapshot: a snapshot can be hundreds of MB, and
     // the caller need not copy it to put a header in front.
-    const out = new Uint8Array(this.#headroom + this.#totalBytes).subarray(this.#headroom);
+    const out = this.#chunk ??
+      new Uint8Array(this.#headroom + this.#totalBytes).subarray(this.#headroom);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     view.setUint32(0, SNAPSHOT_MAGIC);
     out[4] = SNAPSHOT_VERSION;
@@ -219,9 +294,14 @@ export class KvSnapshotJob {
   #finish(): true {
     const at = this.#at;
     assert(this.#written === this.#count, `snapshot wrote ${this.#written} keys of ${this.#count}`);
-    assert(at === this.#totalBytes - 4, `snapshot wrote ${at} bytes of ${this.#totalBytes - 4}`);
+    const bytes = this.#emitted + at;
+    assert(
+      bytes === this.#totalBytes - 4,
+      `snapshot wrote ${bytes} bytes of ${this.#totalBytes - 4}`,
+    );
     assert(this.#crcAt === at, "CRC does not cover every byte");
     this.#view!.setUint32(at, this.#crc);
+    this.#at = at + 4;
     this.#state = "done";
     this.#view = undefined;
     this.#release();

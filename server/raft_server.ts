@@ -72,6 +72,11 @@ const CATCH_UP_ENTRIES_MAX = 5000;
 const CHANGED_KEYS_MAX = 100_000;
 /** Raft storage keeps snapshot metadata only: the data lives in snap/ and in the store. */
 const NO_DATA = new Uint8Array();
+/**
+ * An image is encoded and written this much at a time (snapshot_job.ts `chunks`): a few ms of
+ * encoding per chunk beside the loop, and one reused buffer instead of the whole image.
+ */
+const IMAGE_CHUNK_BYTES = 1024 * 1024;
 
 /** A change set captured at `index`, encoding beside the loop behind its snapshot data prefix. */
 interface ChangeSetTaken {
@@ -601,7 +606,7 @@ export class RaftServer {
     data: Uint8Array;
     storeBytes: number;
   }> {
-    const capture = async () => {
+    return this.#withImageJob(async () => {
       const index = this.#appliedIndex;
       const metadata = { index, term: this.#storage.term(index), confState: this.#confState };
       const prefix = snapshotDataPrefix(this.members);
@@ -612,8 +617,12 @@ export class RaftServer {
       });
       data.set(prefix, 0);
       return { metadata, data, storeBytes: data.length - prefix.length };
-    };
-    const p = this.#imageTail.then(capture, capture);
+    });
+  }
+
+  /** Runs `take` once no other image is being taken: the store encodes one at a time. */
+  #withImageJob<T>(take: () => Promise<T>): Promise<T> {
+    const p = this.#imageTail.then(take, take);
     this.#imageTail = p.catch(() => {});
     return p;
   }
@@ -646,23 +655,9 @@ export class RaftServer {
       };
     }
     (async () => {
-      let taken;
-      if (changes !== undefined) {
-        const data = await changes.data;
-        data.set(changes.prefix, 0);
-        const { index, confState, prefix } = changes;
-        taken = { index, confState, data, storeBytes: data.length - prefix.length };
-      } else {
-        const captured = await this.#captureImage({ resetChanges: true });
-        const { index, confState } = captured.metadata;
-        taken = { index, confState, data: captured.data, storeBytes: captured.storeBytes };
-      }
-      // Raft keeps the metadata; the data is in the file, and in the store.
-      const { metadata } = this.#storage.createSnapshot(taken.index, taken.confState, NO_DATA);
-      await this.#options.snapshotter.save({ metadata, data: taken.data });
-      const link = { index: taken.index, term: metadata.term, bytes: taken.storeBytes, image };
-      // The buffer is this snapshot's own: free it now, not at the next full collection.
-      releaseSnapshotBytes(taken.data);
+      const link = changes !== undefined
+        ? await this.#saveChangeSet(changes)
+        : await this.#withImageJob(() => this.#saveImage());
       this.#snapshotSaved = { link, started };
     })().catch((error) => {
       // A newer snapshot from the leader may have replaced this one; anything else is logged.
@@ -674,6 +669,47 @@ export class RaftServer {
         this.#imageNeeded = true;
       }
     }).finally(() => this.#snapshotRunning = false);
+  }
+
+  /** Writes the file of a change set taken by `#maybeStartSnapshot`. */
+  async #saveChangeSet(changes: ChangeSetTaken): Promise<ChainLink> {
+    const data = await changes.data;
+    data.set(changes.prefix, 0);
+    // Raft keeps the metadata; the data is in the file, and in the store.
+    const { metadata } = this.#storage.createSnapshot(changes.index, changes.confState, NO_DATA);
+    await this.#options.snapshotter.save({ metadata, data });
+    const bytes = data.length - changes.prefix.length;
+    // The buffer is this snapshot's own: free it now, not at the next full collection.
+    releaseSnapshotBytes(data);
+    return { index: metadata.index, term: metadata.term, bytes, image: false };
+  }
+
+  /**
+   * Writes the file of an image of the store as of now. The image is encoded a chunk at a time as
+   * the file is written (copy-on-write: entries go on being applied meanwhile), so it is never
+   * whole in memory; at a million keys it would be hundreds of MB.
+   */
+  async #saveImage(): Promise<ChainLink> {
+    const job = this.store.beginSnapshot({ resetChanges: true });
+    try {
+      if (job.index !== this.#appliedIndex) {
+        throw new Error(`the store is at index ${job.index}, the node at ${this.#appliedIndex}`);
+      }
+      const prefix = snapshotDataPrefix(this.members);
+      const { metadata } = this.#storage.createSnapshot(job.index, this.#confState, NO_DATA);
+      await this.#options.snapshotter.save({
+        metadata,
+        dataBytes: prefix.length + job.totalBytes,
+        chunks: (function* () {
+          yield prefix;
+          yield* job.chunks(IMAGE_CHUNK_BYTES);
+        })(),
+      });
+      return { index: metadata.index, term: metadata.term, bytes: job.totalBytes, image: true };
+    } finally {
+      // A save that failed before it asked for a chunk has not run the job: stop it here.
+      job.abort();
+    }
   }
 
   /** Marks a saved snapshot in the WAL, then compacts memory and releases old WAL segments. */

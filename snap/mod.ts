@@ -8,13 +8,15 @@
  *
  * Saves and loads stream the data in slices (1 MiB by default) and yield to the event loop between
  * slices (snapshot_io.ts), so a snapshot of hundreds of MB never holds the loop for more than one
- * slice's CRC; a save writes from the snapshot's own buffer, which must not change until it ends.
+ * slice's CRC; a save writes from the snapshot's own buffer, which must not change until it ends,
+ * or from a `SnapshotStream` that produces the data chunk by chunk as it is written.
  *
  * On restart the server asks the WAL for its snapshot markers and loads the newest snapshot the
  * WAL knows of (`loadNewestAvailable`), then opens the WAL at it. Saving order: the snapshot file
  * first, then the WAL marker (`Wal.saveSnapshot`), so a marker never names a missing file.
  */
 export { snapshotFileName, Snapshotter, type SnapshotterOptions } from "./snapshotter.ts";
+export type { SnapshotSource, SnapshotStream } from "./snapshot_io.ts";
 export {
   SNAPSHOT_FILE_BYTES_MAX,
   SNAPSHOT_FORMAT_VERSION,

@@ -54,16 +54,40 @@ function checkSliceBytes(sliceBytes: number): void {
 }
 
 /**
+ * A snapshot whose data is produced while it is written: `chunks` yields the data in order, and
+ * each chunk is written before the next is asked for, so a producer may reuse one buffer. An image
+ * of a large store is never held whole in memory this way.
+ */
+export interface SnapshotStream {
+  metadata: SnapshotMetadata;
+  /** The data's size in bytes, which the chunks must add up to: it goes in the header first. */
+  dataBytes: number;
+  chunks: Iterable<Uint8Array>;
+}
+
+/** The data of a snapshot: a whole buffer, or a stream. */
+export type SnapshotSource = Snapshot | SnapshotStream;
+
+function* slicesOf(data: Uint8Array, sliceBytes: number): Generator<Uint8Array> {
+  for (let off = 0; off < data.length; off += sliceBytes) {
+    yield data.subarray(off, Math.min(off + sliceBytes, data.length));
+  }
+}
+
+/**
  * Writes `snapshot` as a whole file at the start of `file` (opened empty), and returns the CRC it
- * stored. The header goes first with a zero CRC, then the metadata and the data in slices, each
- * CRC'd right before it is written; last the header again, with the CRC of what was written. Until
- * then the file does not load (CRC mismatch). The caller syncs and renames.
+ * stored. The header goes first with a zero CRC, then the metadata and the data in slices (or the
+ * stream's chunks), each CRC'd right before it is written, with a yield to the event loop before
+ * each; last the header again, with the CRC of what was written. Until then the file does not
+ * load (CRC mismatch). The caller syncs and renames.
  *
- * `snapshot.data` is written from the caller's buffer: it must not change until this settles.
+ * A `Snapshot`'s data is written from the caller's buffer: it must not change until this settles.
+ * A stream whose chunks do not add up to `dataBytes` throws a `RangeError` (the file is then
+ * unusable), and so does a chunk larger than `SNAPSHOT_FILE_BYTES_MAX`.
  */
 export async function writeSnapshotFile(
   file: Deno.FsFile,
-  snapshot: Snapshot,
+  snapshot: SnapshotSource,
   options: { sliceBytes: number; syncBytes?: number },
 ): Promise<number> {
   const { sliceBytes } = options;
@@ -71,20 +95,26 @@ export async function writeSnapshotFile(
   assert(syncBytes > 0, `sync every ${syncBytes} bytes`);
   let unsynced = 0;
   checkSliceBytes(sliceBytes);
-  const { data, metadata } = snapshot;
-  const head = encodeSnapshotHead(metadata, data.length);
+  const { metadata } = snapshot;
+  const [dataBytes, chunks] = "data" in snapshot
+    ? [snapshot.data.length, slicesOf(snapshot.data, sliceBytes)]
+    : [snapshot.dataBytes, snapshot.chunks];
+  const head = encodeSnapshotHead(metadata, dataBytes);
   assert(await file.seek(0, Deno.SeekMode.Current) === 0, "snapshot written from offset 0");
   const checksum = snapshotChecksum(SNAPSHOT_FORMAT_VERSION);
   let crc = checksum(head.subarray(SNAPSHOT_HEADER_BYTES), headerCrc(head));
   await writeAll(file, head);
-  const slices = Math.ceil(data.length / sliceBytes);
-  for (let k = 0; k < slices; k++) {
+  let written = 0;
+  // The loop is bounded by the producer; the byte count bounds what it may write.
+  for (const chunk of chunks) {
+    if (written + chunk.length > dataBytes) {
+      throw new RangeError(`Snapshot data runs past the ${dataBytes} bytes its header says`);
+    }
     await yieldToLoop();
-    const off = k * sliceBytes;
-    const slice = data.subarray(off, Math.min(off + sliceBytes, data.length));
-    crc = checksum(slice, crc); // Right before writing: the stored CRC is that of these bytes.
-    await writeAll(file, slice);
-    unsynced += slice.length;
+    crc = checksum(chunk, crc); // Right before writing: the stored CRC is that of these bytes.
+    await writeAll(file, chunk);
+    written += chunk.length;
+    unsynced += chunk.length;
     if (unsynced >= syncBytes) {
       // On ext4 (data=ordered) a WAL fsync that commits the journal first flushes every dirty
       // page of the file system: flushed a few MB at a time, the snapshot never puts a long
@@ -93,8 +123,11 @@ export async function writeSnapshotFile(
       unsynced = 0;
     }
   }
+  if (written !== dataBytes) {
+    throw new RangeError(`Snapshot data is ${written} bytes, not the ${dataBytes} its header says`);
+  }
   const end = await file.seek(0, Deno.SeekMode.Current);
-  assert(end === head.length + data.length, `snapshot file ends at ${end}`);
+  assert(end === head.length + dataBytes, `snapshot file ends at ${end}`);
   setHeaderCrc(head, crc);
   await file.seek(0, Deno.SeekMode.Start);
   await writeAll(file, head.subarray(0, SNAPSHOT_HEADER_BYTES));

@@ -10,6 +10,7 @@ import {
   readSnapshotFile,
   SNAPSHOT_SLICE_BYTES_DEFAULT,
   SNAPSHOT_SLICE_BYTES_MAX,
+  type SnapshotSource,
   writeSnapshotFile,
 } from "./snapshot_io.ts";
 
@@ -85,15 +86,16 @@ export class Snapshotter {
    *
    * The data is written from `snapshot.data` itself, in slices with yields to the event loop
    * between them, so a save of hundreds of MB never blocks the loop for more than one slice's CRC;
-   * `snapshot.data` must not change until the returned promise settles.
+   * `snapshot.data` must not change until the returned promise settles. A `SnapshotStream` is
+   * written chunk by chunk as it produces them (see snapshot_io.ts).
    */
-  save(snapshot: Snapshot): Promise<void> {
+  save(snapshot: SnapshotSource): Promise<void> {
     const p = this.#tail.then(() => this.#save(snapshot));
     this.#tail = p.then(() => {}, () => {});
     return p;
   }
 
-  async #save(snapshot: Snapshot): Promise<void> {
+  async #save(snapshot: SnapshotSource): Promise<void> {
     const { index, term } = snapshot.metadata;
     if (index === 0) return;
     assert(term > 0, "a snapshot past index 0 has a term");

@@ -217,3 +217,96 @@ Deno.test("snapshotAsync: timers run during a 200k-key snapshot; the data is the
 function put(key: string, value: string): KvCommand {
   return { requestId: "", op: "put", key: b(key), value: b(value) };
 }
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/**
+ * Like `scenario`, through `chunks()`: random ops are applied between chunks (the writer's await),
+ * and the chunks, copied as they come (the buffer is reused), add up to the state at begin.
+ */
+function chunkedScenario(
+  seed: number,
+  options: { keys: number; before: number; opsPerChunk: number; chunkBytes: number },
+): void {
+  const rand = rng(seed);
+  const s = new KvStore();
+  const model: Model = new Map();
+  let index = 0;
+  for (let n = 0; n < options.before; n++) {
+    index += 1 + rand(3);
+    applyTo(s, model, index, randomOp(rand, options.keys, index));
+  }
+  const atBegin = s.snapshot();
+  const modelAtBegin: Model = new Map(model);
+  const job = s.beginSnapshot();
+  assert.equal(job.totalBytes, atBegin.length);
+  const copies: Uint8Array[] = [];
+  let overlayMax = 0;
+  for (const chunk of job.chunks(options.chunkBytes)) {
+    // An item larger than a chunk (keys `k/N`, values up to 600 bytes) comes alone, with the CRC.
+    const bound = Math.max(options.chunkBytes, 14 + 5 + 600 + 4);
+    assert.ok(chunk.length <= bound, `seed ${seed}: chunk of ${chunk.length} bytes`);
+    copies.push(chunk.slice());
+    for (let n = 0; n < options.opsPerChunk; n++) {
+      index += 1 + rand(3);
+      applyTo(s, model, index, randomOp(rand, options.keys, index));
+    }
+    overlayMax = Math.max(overlayMax, job.overlaySize);
+  }
+  assert.ok(copies.length > 2, `seed ${seed}: only ${copies.length} chunks`);
+  assert.ok(overlayMax > 0, `seed ${seed}: no slot was overwritten during the job`);
+  assert.equal(job.done, true);
+  assert.equal(s.snapshotActive, false);
+  const data = concat(copies);
+  assert.deepEqual(data, atBegin, `seed ${seed}: chunks differ from snapshot() at begin`);
+  assertState(data, modelAtBegin, job.index);
+  assertState(s.snapshot(), model, index);
+}
+
+Deno.test("snapshot job chunks: add up to the state at begin while ops run between chunks", () => {
+  for (const [seed, chunkBytes] of [[1, 28], [2, 100], [3, 700], [4, 4096]] as const) {
+    chunkedScenario(seed, { keys: 300, before: 2000, opsPerChunk: 3, chunkBytes });
+  }
+});
+
+Deno.test("snapshot job chunks: an item larger than a chunk is a chunk of its own", () => {
+  const s = new KvStore();
+  s.apply(1, put("a", "small"));
+  s.apply(2, { requestId: "", op: "put", key: b("big"), value: new Uint8Array(5000).fill(7) });
+  s.apply(3, put("c", "small too"));
+  const expected = s.snapshot();
+  const job = s.beginSnapshot();
+  const sizes: number[] = [];
+  const copies: Uint8Array[] = [];
+  for (const chunk of job.chunks(64)) {
+    sizes.push(chunk.length);
+    copies.push(chunk.slice());
+  }
+  // Header and "a" (24 + 14 + 1 + 5), then the big item alone, then "c" and the CRC.
+  assert.deepEqual(sizes, [44, 14 + 3 + 5000, 14 + 1 + 9 + 4]);
+  assert.deepEqual(concat(copies), expected);
+});
+
+Deno.test("snapshot job chunks: stopping early aborts the job; chunks after step, or tiny, throw", () => {
+  const s = new KvStore();
+  for (let i = 1; i <= 100; i++) s.apply(i, put(`k${i}`, "v".repeat(50)));
+  const job = s.beginSnapshot();
+  for (const _chunk of job.chunks(200)) break; // A writer that failed after its first chunk.
+  assert.equal(s.snapshotActive, false, "the overlay hook is gone");
+  assert.throws(() => job.step(1), /it was aborted/);
+  const empty = new KvStore().beginSnapshot();
+  assert.deepEqual(concat([...empty.chunks(28)]), new KvStore().snapshot());
+  const stepped = s.beginSnapshot();
+  stepped.step(1);
+  assert.throws(() => stepped.chunks(1024).next(), /into chunks or into one buffer/);
+  stepped.abort();
+  assert.throws(() => s.beginSnapshot().chunks(27).next(), RangeError);
+});

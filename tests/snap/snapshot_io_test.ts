@@ -1,4 +1,4 @@
-import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, match, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import type { Snapshot } from "../../raft/types.ts";
 import { snapshotFileName, Snapshotter } from "../../snap/mod.ts";
 import { writeSnapshotFile } from "../../snap/snapshot_io.ts";
@@ -151,3 +151,51 @@ Deno.test("a slice size outside [1, 64 MiB] is a RangeError", () => {
     throws(() => new Snapshotter("/nonexistent", { sliceBytes }), RangeError, `${sliceBytes}`);
   }
 });
+
+Deno.test("a streamed save writes the same file as a buffer's, reusing one chunk buffer", async () => {
+  await withTempDir(async (dir) => {
+    const want = snap(0x7000, 5, 3 * MiB + 77);
+    const reused = new Uint8Array(100_000);
+    let chunks = 0;
+    function* produce(): Generator<Uint8Array> {
+      for (let off = 0; off < want.data.length; off += reused.length) {
+        const end = Math.min(off + reused.length, want.data.length);
+        reused.set(want.data.subarray(off, end));
+        chunks++;
+        yield reused.subarray(0, end - off);
+      }
+    }
+    const s = new Snapshotter(dir);
+    await s.save({ metadata: want.metadata, dataBytes: want.data.length, chunks: produce() });
+    strictEqual(chunks, 32);
+    const file = await Deno.readFile(`${dir}/${snapshotFileName(5, 0x7000)}`);
+    sameBytes(file, encodeSnapshotFileReference(want), "file");
+    deepStrictEqual(await s.load(), want);
+  });
+});
+
+Deno.test("a stream that does not add up to its dataBytes fails the save, and nothing loads", async () => {
+  await withTempDir(async (dir) => {
+    const s = new Snapshotter(dir);
+    const { metadata } = snap(9, 1, 0);
+    const bytes = (n: number) => new Uint8Array(n).fill(1);
+    await assertRejects(
+      () => s.save({ metadata, dataBytes: 100, chunks: [bytes(60), bytes(30)] }),
+      /Snapshot data is 90 bytes, not the 100 its header says/,
+    );
+    await assertRejects(
+      () => s.save({ metadata, dataBytes: 100, chunks: [bytes(60), bytes(60)] }),
+      /runs past the 100 bytes its header says/,
+    );
+    strictEqual(await s.load(), undefined);
+    deepStrictEqual((await s.list()).length, 0);
+  });
+});
+
+async function assertRejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  await rejects(fn, (error: unknown) => {
+    ok(error instanceof RangeError, `${error}`);
+    match(error.message, pattern);
+    return true;
+  });
+}
