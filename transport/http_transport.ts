@@ -82,7 +82,11 @@ export interface HttpTransportOptions {
   requestTimeoutMs?: number;
   /** Per snapshot request (default 10 minutes). */
   snapshotTimeoutMs?: number;
-  /** Backoff after a failed batch or stream, doubling from min to max (defaults 50 and 2000). */
+  /**
+   * Backoff after a failed batch or stream, doubling from min to max (defaults 50 and 250). The
+   * cap is how long a restarted peer may wait to hear from this node: a leader that backs off for
+   * seconds leaves it without heartbeats, and unhealthy, that long (etcd retries every 100 ms).
+   */
   backoffMinMs?: number;
   backoffMaxMs?: number;
   /** Largest snapshot request accepted (default 1 GiB). */
@@ -206,7 +210,7 @@ export class HttpTransport {
       inflightBatchesMax: positive("inflightBatchesMax", options.inflightBatchesMax ?? 1),
       requestTimeoutMs: positive("requestTimeoutMs", options.requestTimeoutMs ?? 5000),
       backoffMinMs: positive("backoffMinMs", options.backoffMinMs ?? 50),
-      backoffMaxMs: positive("backoffMaxMs", options.backoffMaxMs ?? 2000),
+      backoffMaxMs: positive("backoffMaxMs", options.backoffMaxMs ?? 250),
     };
     if (this.#limits.queueMessagesMax > BATCH_MESSAGES_MAX) {
       throw new RangeError(`queueMessagesMax must be at most ${BATCH_MESSAGES_MAX}`);

@@ -14,7 +14,7 @@
  *
  * A socket that fails to open within `requestTimeoutMs`, is refused, errs or closes marks the peer
  * down (outbox.ts): the queue is dropped (raft resends from its own log), `onUnreachable` is
- * reported, and for a backoff period (50 ms doubling to 2 s) new messages are dropped at once.
+ * reported, and for a backoff period (50 ms doubling to 250 ms) new messages are dropped at once.
  * The first message after the backoff opens a new socket; opening resets the backoff.
  *
  * The socket is our own small client (ws_client.ts) with TCP_NODELAY: with Deno's `WebSocket`,

@@ -599,3 +599,27 @@ Deno.test("prepareSnapshot gives a MsgSnap its data at send time; the transport 
     await stopNodes(nodes);
   }
 });
+
+Deno.test("the default backoff doubles from 50 ms and stops at 250 ms, so a restarted peer hears soon", async () => {
+  const [n1] = startNodes([1]);
+  assert.ok(n1);
+  const dead = serve(() => new Response(null, { status: 204 }));
+  const deadUrl = `http://127.0.0.1:${dead.addr.port}`;
+  await dead.shutdown();
+  const seen = new Set<number>();
+  // Raft sends a heartbeat every tick; so does this, and records each backoff it sees.
+  const timer = setInterval(() => {
+    n1.transport.send([heartbeat(1, 2)]);
+    seen.add(n1.transport.stats().peers[0]!.backoffMs);
+  }, 5);
+  try {
+    n1.transport.addPeer(2, deadUrl);
+    await until(() => seen.has(250), "the backoff at its cap");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.deepStrictEqual([...seen].sort((a, b) => a - b), [0, 50, 100, 200, 250]);
+  } finally {
+    clearInterval(timer);
+    await n1.transport.close();
+    await n1.server.shutdown();
+  }
+});
