@@ -1,6 +1,7 @@
 /**
- * KvStore: apply of puts, point gets, prefix ranges, snapshot (in one go, and as a job in slices
- * that yield to the event loop) and restore over 100k keys with 256-byte values. Run: `deno bench -A bench/kv_store_bench.ts`.
+ * KvStore: apply of puts, point gets, prefix ranges, snapshot (in one go, as a job in slices that
+ * yield to the event loop, and in chunks for a streamed file) and restore over 100k keys with
+ * 256-byte values. Run: `deno bench -A bench/kv_store_bench.ts`.
  */
 import { type KvCommand, KvStore } from "../kv/mod.ts";
 
@@ -70,6 +71,14 @@ Deno.bench("snapshotAsync of 100k keys (5 ms slices, setTimeout(0) between)", {
 }, async () => {
   const r = await full.snapshotAsync();
   if (r.data.length !== snap.length) throw new Error("bad snapshot size");
+});
+
+Deno.bench("beginSnapshot().chunks() of 100k keys (1 MiB chunks in one reused buffer)", {
+  group: "snapshot",
+}, () => {
+  let bytes = 0;
+  for (const chunk of full.beginSnapshot().chunks(1024 * 1024)) bytes += chunk.length;
+  if (bytes !== snap.length) throw new Error("bad snapshot size");
 });
 
 Deno.bench("beginSnapshot() + abort() at 100k keys (copy of the sorted runs)", {

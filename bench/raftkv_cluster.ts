@@ -1,10 +1,12 @@
-// A 3-node raftkv cluster on 127.0.0.1 in a temporary directory, started exactly as SPEC.md says:
-//   deno run -A main.ts start-server --id N --peers <3 peer URLs> --client-port P --data-dir D
+// A 3-node raftkv cluster on 127.0.0.1 in a temporary directory, started as SPEC.md says and with
+// the V8 flags of `deno task start` (server/v8_flags.ts):
+//   deno run -A --v8-flags=… main.ts start-server --id N --peers <3 peer URLs> --client-port P …
 // with default settings (fsync on, --snapshot-count 10000). Node i listens for clients on
 // i·10000+2379 and for peers on i·10000+2380 (the ports of `deno task cluster`), plus an optional
 // offset. Slot 4 is used only by the scale run's wiped-and-re-added member.
 
 import { fileURLToPath } from "node:url";
+import { V8_FLAGS_ARG } from "../server/v8_flags.ts";
 import {
   assertPortFree,
   HopelessWaitError,
@@ -121,6 +123,7 @@ export class RaftkvCluster implements BenchCluster {
     const args = [
       "run",
       "-A",
+      V8_FLAGS_ARG,
       this.#main,
       "start-server",
       "--id",

@@ -2,6 +2,8 @@
  * `deno task cluster`: a local 3-node cluster. Node i listens for clients on i·10000+2379 and for
  * peers on i·10000+2380, and keeps its data in raftkv-i/. Ctrl-C stops all three cleanly.
  */
+import { V8_FLAGS_ARG } from "../server/v8_flags.ts";
+
 const NODES = [1, 2, 3];
 const mainPath = new URL("../main.ts", import.meta.url).pathname;
 const peers = NODES.map((i) => `http://127.0.0.1:${i * 10000 + 2380}`).join(",");
@@ -11,6 +13,7 @@ const children = NODES.map((id) => {
     args: [
       "run",
       "-A",
+      V8_FLAGS_ARG,
       mainPath,
       "start-server",
       "--id",
