@@ -62,6 +62,23 @@ function assertState(data: Uint8Array, model: Model, index: number): void {
   assert.deepEqual(got, want);
 }
 
+/** A store after `ops` random ops over `keys` keys from `seed`, its model, and the generator. */
+function seededStore(
+  seed: number,
+  keys: number,
+  ops: number,
+): { rand: (n: number) => number; s: KvStore; model: Model } {
+  const rand = rng(seed);
+  const s = new KvStore();
+  const model: Model = new Map();
+  let index = 0;
+  for (let n = 0; n < ops; n++) {
+    index += 1 + rand(3);
+    applyTo(s, model, index, randomOp(rand, keys, index));
+  }
+  return { rand, s, model };
+}
+
 /**
  * Applies `before` random ops, begins a job, then interleaves `after` more ops with steps of
  * 1..stepMax items, and checks the result against the state at begin (the model then, and a
@@ -71,14 +88,8 @@ function scenario(
   seed: number,
   options: { keys: number; before: number; after: number; stepMax: number },
 ): void {
-  const rand = rng(seed);
-  const s = new KvStore();
-  const model: Model = new Map();
-  let index = 0;
-  for (let n = 0; n < options.before; n++) {
-    index += 1 + rand(3);
-    applyTo(s, model, index, randomOp(rand, options.keys, index));
-  }
+  const { rand, s, model } = seededStore(seed, options.keys, options.before);
+  let index = s.appliedIndex;
   const atBegin = s.snapshot();
   const modelAtBegin: Model = new Map(model);
   const job = s.beginSnapshot();
@@ -236,14 +247,8 @@ function chunkedScenario(
   seed: number,
   options: { keys: number; before: number; opsPerChunk: number; chunkBytes: number },
 ): void {
-  const rand = rng(seed);
-  const s = new KvStore();
-  const model: Model = new Map();
-  let index = 0;
-  for (let n = 0; n < options.before; n++) {
-    index += 1 + rand(3);
-    applyTo(s, model, index, randomOp(rand, options.keys, index));
-  }
+  const { rand, s, model } = seededStore(seed, options.keys, options.before);
+  let index = s.appliedIndex;
   const atBegin = s.snapshot();
   const modelAtBegin: Model = new Map(model);
   const job = s.beginSnapshot();
