@@ -62,12 +62,11 @@ function assertState(data: Uint8Array, model: Model, index: number): void {
   assert.deepEqual(got, want);
 }
 
-/** A store after `ops` random ops over `keys` keys from `seed`, its model, and the generator. */
-function seededStore(
-  seed: number,
-  keys: number,
-  ops: number,
-): { rand: (n: number) => number; s: KvStore; model: Model } {
+/**
+ * A store after `ops` random ops over `keys` keys from `seed`, with a snapshot job begun on it:
+ * the generator, the live model, and the state at begin (bytes and model) to check the job by.
+ */
+function storeWithJob(seed: number, keys: number, ops: number) {
   const rand = rng(seed);
   const s = new KvStore();
   const model: Model = new Map();
@@ -76,7 +75,11 @@ function seededStore(
     index += 1 + rand(3);
     applyTo(s, model, index, randomOp(rand, keys, index));
   }
-  return { rand, s, model };
+  const atBegin = s.snapshot();
+  const modelAtBegin: Model = new Map(model);
+  const job = s.beginSnapshot();
+  assert.equal(job.index, index);
+  return { rand, s, model, index, atBegin, modelAtBegin, job };
 }
 
 /**
@@ -88,12 +91,9 @@ function scenario(
   seed: number,
   options: { keys: number; before: number; after: number; stepMax: number },
 ): void {
-  const { rand, s, model } = seededStore(seed, options.keys, options.before);
-  let index = s.appliedIndex;
-  const atBegin = s.snapshot();
-  const modelAtBegin: Model = new Map(model);
-  const job = s.beginSnapshot();
-  assert.equal(job.index, index);
+  const begun = storeWithJob(seed, options.keys, options.before);
+  const { rand, s, model, atBegin, modelAtBegin, job } = begun;
+  let index = begun.index;
   let done = false;
   let overlayMax = 0;
   for (let n = 0; n < options.after; n++) {
@@ -247,11 +247,9 @@ function chunkedScenario(
   seed: number,
   options: { keys: number; before: number; opsPerChunk: number; chunkBytes: number },
 ): void {
-  const { rand, s, model } = seededStore(seed, options.keys, options.before);
-  let index = s.appliedIndex;
-  const atBegin = s.snapshot();
-  const modelAtBegin: Model = new Map(model);
-  const job = s.beginSnapshot();
+  const begun = storeWithJob(seed, options.keys, options.before);
+  const { rand, s, model, atBegin, modelAtBegin, job } = begun;
+  let index = begun.index;
   assert.equal(job.totalBytes, atBegin.length);
   const copies: Uint8Array[] = [];
   let overlayMax = 0;
