@@ -591,32 +591,16 @@ export class RaftServer {
    * newer than the snapshot raft chose (the metadata is rewritten to match; any committed prefix
    * serves, as in etcd). Runs beside the loop; raft hears of the outcome from the transport.
    */
-  async prepareSnapshot(message: Message): Promise<Message> {
-    const image = await this.#captureImage({ resetChanges: false });
-    return { ...message, snapshot: { metadata: image.metadata, data: image.data } };
-  }
-
-  /**
-   * An image of the store as snapshot data (member table included), with its metadata, all as of
-   * the applied index when the image begins (after any image in progress: the store encodes one
-   * at a time). `storeBytes` is the size of the image within `data`.
-   */
-  #captureImage(options: { resetChanges: boolean }): Promise<{
-    metadata: { index: number; term: number; confState: ConfState };
-    data: Uint8Array;
-    storeBytes: number;
-  }> {
+  prepareSnapshot(message: Message): Promise<Message> {
+    // After any image in progress: the store encodes one at a time.
     return this.#withImageJob(async () => {
       const index = this.#appliedIndex;
       const metadata = { index, term: this.#storage.term(index), confState: this.#confState };
       const prefix = snapshotDataPrefix(this.members);
       // Copy-on-write from here on: entries go on being applied while the image is encoded.
-      const { data } = await this.store.snapshotAsync({
-        resetChanges: options.resetChanges,
-        headroom: prefix.length,
-      });
+      const { data } = await this.store.snapshotAsync({ headroom: prefix.length });
       data.set(prefix, 0);
-      return { metadata, data, storeBytes: data.length - prefix.length };
+      return { ...message, snapshot: { metadata, data } };
     });
   }
 

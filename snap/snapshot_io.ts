@@ -82,8 +82,8 @@ function* slicesOf(data: Uint8Array, sliceBytes: number): Generator<Uint8Array> 
  * load (CRC mismatch). The caller syncs and renames.
  *
  * A `Snapshot`'s data is written from the caller's buffer: it must not change until this settles.
- * A stream whose chunks do not add up to `dataBytes` throws a `RangeError` (the file is then
- * unusable), and so does a chunk larger than `SNAPSHOT_FILE_BYTES_MAX`.
+ * A stream whose chunks do not add up to `dataBytes` throws a `RangeError`, and the file is then
+ * unusable.
  */
 export async function writeSnapshotFile(
   file: Deno.FsFile,
