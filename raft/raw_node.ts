@@ -218,6 +218,15 @@ export class RawNode {
     this.raft.step(m);
   }
 
+  /**
+   * True when raft has messages waiting for the next Ready. Proposals not yet broadcast do not
+   * count (unlike `hasReady`, this does not flush them), so a caller can wait for the network
+   * without being woken by every proposal.
+   */
+  hasMessages(): boolean {
+    return this.raft.msgs.length > 0;
+  }
+
   hasReady(): boolean {
     const r = this.raft;
     r.flushProposals();

@@ -24,15 +24,22 @@ interface Cluster {
   cut: Set<string>;
   /** Holds every WAL save of node `id` until `release()`. */
   hold(id: number): { release(): void };
+  /** The entry indexes of each WAL save of node `id` that has ended, in order. */
+  saved(id: number): number[][];
   close(): Promise<void>;
 }
 
-async function startCluster(): Promise<Cluster> {
+/** Ticks that never come (23 days): node 1 campaigns, and nothing happens on a clock. */
+const NO_TICKS_MS = 2_000_000_000;
+
+async function startCluster(options?: { tickMs?: number }): Promise<Cluster> {
+  const tickMs = options?.tickMs ?? 10;
   const root = await Deno.makeTempDir({ prefix: "raftkv-leader-wal-" });
   const servers = new Map<number, RaftServer>();
   const wals = new Map<number, Wal>();
   const gates = new Map<number, { held: Promise<void>; release(): void }>();
   const cut = new Set<string>();
+  const saved = new Map<number, number[][]>(IDS.map((id) => [id, []]));
   const deliver = (message: Message) => {
     if (cut.has(`${message.from}-${message.to}`) || cut.has(`${message.to}-${message.from}`)) {
       return;
@@ -46,7 +53,8 @@ async function startCluster(): Promise<Cluster> {
     const save = wal.save.bind(wal);
     wal.save = async (hardState, entries, options) => {
       await gates.get(id)?.held;
-      return await save(hardState, entries, options);
+      await save(hardState, entries, options);
+      if (entries.length > 0) saved.get(id)!.push(entries.map((entry) => entry.index));
     };
     wals.set(id, wal);
     const storage = new MemoryStorage();
@@ -91,7 +99,7 @@ async function startCluster(): Promise<Cluster> {
           autoLeave: false,
         },
         snapshotCount: 1_000_000,
-        tickMs: 10,
+        tickMs,
         electionTicks: 10,
         requestTimeoutMs: 5000,
         logger: silentLogger,
@@ -101,6 +109,15 @@ async function startCluster(): Promise<Cluster> {
     );
   }
   for (const server of servers.values()) server.start();
+  if (tickMs === NO_TICKS_MS) {
+    // Raft refuses to campaign while the bootstrap configuration is committed but not applied.
+    await until(
+      () => servers.get(1)!.appliedIndex >= IDS.length,
+      2000,
+      "node 1 applies its bootstrap",
+    );
+    servers.get(1)!.node.campaign();
+  }
   return {
     servers,
     wals,
@@ -118,6 +135,7 @@ async function startCluster(): Promise<Cluster> {
       gates.set(id, gate);
       return gate;
     },
+    saved: (id) => saved.get(id)!,
     async close() {
       for (const gate of [...gates.values()]) gate.release();
       for (const server of servers.values()) await server.stop();
@@ -191,6 +209,58 @@ Deno.test("leader WAL: with the leader's write held and one follower cut off, a 
     const result = await settledWithin(write, 3000);
     assert.notEqual(result, "pending", "the write was not answered once the leader's WAL had it");
     assert.equal((result as KvResult).ok, true);
+  } finally {
+    await cluster.close();
+  }
+});
+
+/** Resolves once `done()`, polled every millisecond; fails after `ms`. */
+async function until(done: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+Deno.test("leader WAL: the leader's loop waits for a follower's acknowledgement, so requests that arrive meanwhile share its next Ready", async () => {
+  const cluster = await startCluster({ tickMs: NO_TICKS_MS });
+  try {
+    const leader = await waitForLeader(cluster);
+    const followers = IDS.filter((id) => id !== leader.id);
+    const gates = followers.map((id) => cluster.hold(id));
+    const saved = cluster.saved(leader.id);
+    // Proposals reach the log with the next Ready: the entry's index is the next one.
+    const index = leader.lastIndex + 1;
+    const first = put(leader, "a");
+    await until(() => saved.at(-1)?.includes(index) ?? false, 2000, "the leader saves its entry");
+    // The leader's own fsync has ended; no follower has answered. Two requests, one macrotask
+    // apart: a loop that went on after its own fsync would write the first one alone.
+    const second = put(leader, "b");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const third = put(leader, "c");
+    assert.deepEqual(saved.at(-1), [index], "nothing more was written before a follower answered");
+    for (const gate of gates) gate.release();
+    for (const result of await Promise.all([first, second, third])) assert.equal(result.ok, true);
+    assert.deepEqual(saved.at(-1), [index + 1, index + 2], "both requests in one Ready");
+  } finally {
+    await cluster.close();
+  }
+});
+
+Deno.test("leader WAL: with both followers cut off, the leader's loop goes on after its own write", async () => {
+  const cluster = await startCluster();
+  try {
+    const leader = await waitForLeader(cluster);
+    for (const id of IDS) if (id !== leader.id) cluster.cut.add(`${leader.id}-${id}`);
+    const saved = cluster.saved(leader.id);
+    const first = leader.lastIndex + 1;
+    void put(leader, "a").catch(() => {});
+    await until(() => saved.at(-1)?.includes(first) ?? false, 2000, "the first entry is saved");
+    const second = leader.lastIndex + 1;
+    void put(leader, "b").catch(() => {});
+    // Nothing can commit, yet the loop takes the next Ready: at the next tick at the latest.
+    await until(() => saved.at(-1)?.includes(second) ?? false, 2000, "the second entry is saved");
   } finally {
     await cluster.close();
   }
