@@ -148,8 +148,8 @@ export class RaftServer {
   #leaderWrites: Promise<void>[] = [];
   /** Why a leader's WAL write failed: the loop stops on it. */
   #walFailure: unknown;
-  /** The loop's waits (see `#until`), run by `#checkDurable`. */
-  #durableWaiters = new Set<() => void>();
+  /** The loop's waits (see `#until`), run by `#recheckWaits`. */
+  #loopWaiters = new Set<() => void>();
   /** Ticks since start: a leader's wait for its followers ends at the next one (`#untilReplicated`). */
   #ticks = 0;
   /** A snapshot whose file is written, waiting for the loop to put its marker in the WAL. */
@@ -188,7 +188,7 @@ export class RaftServer {
       issue: (context) => {
         this.node.readIndex(context);
         // Its heartbeats go out with the next Ready: a leader loop waiting on followers goes on.
-        this.#checkDurable();
+        this.#recheckWaits();
       },
       appliedIndex: () => this.#appliedIndex,
       timeoutMs: options.requestTimeoutMs,
@@ -227,7 +227,7 @@ export class RaftServer {
     this.#ticker = setInterval(() => {
       this.node.tick();
       this.#ticks++;
-      this.#checkDurable();
+      this.#recheckWaits();
     }, this.#options.tickMs);
     this.#loop = this.#run().catch((error) => {
       // A failed WAL write or a broken invariant: the node cannot go on safely.
@@ -242,7 +242,7 @@ export class RaftServer {
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
     this.#ticker = undefined;
     this.#stopped = true;
-    this.#checkDurable();
+    this.#recheckWaits();
     this.node.stop();
     await this.#loop?.catch(() => {});
   }
@@ -268,7 +268,7 @@ export class RaftServer {
       this.node.step(message);
       // An acknowledgement may make entries durable on a majority without this node, and any
       // message may give raft something to send: a waiting leader loop goes on (#untilReplicated).
-      this.#checkDurable();
+      this.#recheckWaits();
     } catch (error) {
       this.#log.warn(`dropped message from ${message.from}: ${(error as Error).message}`);
     }
@@ -399,7 +399,7 @@ export class RaftServer {
         this.#walFailure ??= error;
       }).finally(() => {
         this.#leaderWrites.splice(this.#leaderWrites.indexOf(write), 1);
-        this.#checkDurable();
+        this.#recheckWaits();
       });
     this.#leaderWrites.push(write);
   }
@@ -433,7 +433,7 @@ export class RaftServer {
     return this.#until(() => this.#isDurable(index));
   }
 
-  /** Resolves once `done()`, checked by `#checkDurable`. */
+  /** Resolves once `done()`, checked by `#recheckWaits`. */
   #until(done: () => boolean): Promise<void> {
     if (this.#walFailure !== undefined) return Promise.reject(this.#walFailure);
     if (done()) return Promise.resolve();
@@ -442,16 +442,16 @@ export class RaftServer {
         if (this.#walFailure !== undefined) reject(this.#walFailure);
         else if (done()) resolve();
         else return;
-        this.#durableWaiters.delete(check);
+        this.#loopWaiters.delete(check);
       };
-      this.#durableWaiters.add(check);
+      this.#loopWaiters.add(check);
     });
   }
 
   /** Runs the loop's waits: when a WAL write ends, a message arrives, a read is issued, a tick passes. */
-  #checkDurable(): void {
-    if (this.#durableWaiters.size === 0) return;
-    for (const check of [...this.#durableWaiters]) check();
+  #recheckWaits(): void {
+    if (this.#loopWaiters.size === 0) return;
+    for (const check of [...this.#loopWaiters]) check();
   }
 
   #updateSoftState(lead: number, role: StateType): void {
