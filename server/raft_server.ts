@@ -20,7 +20,8 @@
  *
  * A leader writes its WAL beside the loop instead (`#handleLeaderReady`): it applies a committed
  * entry once a majority has it on disk, itself or not, and goes on once this Ready's entries are
- * on its disk or on a majority's.
+ * on a majority's disk, so that the requests arriving meanwhile share the next Ready
+ * (`#untilReplicated`).
  */
 import {
   type ConfChange,
