@@ -17,7 +17,7 @@
  * `--initial-old-space-size=128`: no full collection while the old generation is under 128 MB.
  * With 30% alone, a leader holding 40 MB under write load ran one every second, each stopping it
  * for 8-14 ms, and those stops made the write tail: at 64 connections on fresh clusters
- * (2026-11-27 00:30, three alternating rounds) p99 was 26.3-30.3 ms with this floor against
+ * (2026-11-27 00:20, three alternating rounds) p99 was 26.3-30.3 ms with this floor against
  * 35.5-39.1 ms without it. V8 keeps it as a floor after every collection (a leader left with 51
  * MB next collected at 120 MB). Above about 100 MB live the 30% governs, so a node holding a
  * million keys is not affected; a node with little data holds up to about 128 MB of garbage.
