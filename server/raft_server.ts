@@ -421,6 +421,8 @@ export class RaftServer {
    */
   #untilReplicated(index: number): Promise<void> {
     const ticksAtStart = this.#ticks;
+    // Raft's own state, not `#role`: the soft state that would update `#role` is in the very
+    // Ready this wait holds back.
     return this.#until(() =>
       this.#stopped || this.node.durableIndex(this.#persistedIndex) >= index ||
       (this.#persistedIndex >= index &&

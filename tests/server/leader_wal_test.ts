@@ -13,6 +13,7 @@ import { createServerMetrics } from "../../server/metrics.ts";
 import { RaftServer } from "../../server/raft_server.ts";
 import { SnapshotChain } from "../../server/snapshot_chain.ts";
 import type { HttpTransport } from "../../transport/mod.ts";
+import { until } from "../transport/harness.ts";
 
 const IDS = [1, 2, 3];
 const CLUSTER_ID = "leaderwaltest0001";
@@ -113,8 +114,8 @@ async function startCluster(options?: { tickMs?: number }): Promise<Cluster> {
     // Raft refuses to campaign while the bootstrap configuration is committed but not applied.
     await until(
       () => servers.get(1)!.appliedIndex >= IDS.length,
-      2000,
       "node 1 applies its bootstrap",
+      2000,
     );
     servers.get(1)!.node.campaign();
   }
@@ -214,15 +215,6 @@ Deno.test("leader WAL: with the leader's write held and one follower cut off, a 
   }
 });
 
-/** Resolves once `done()`, polled every millisecond; fails after `ms`. */
-async function until(done: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
-
 Deno.test("leader WAL: the leader's loop waits for a follower's acknowledgement, so requests that arrive meanwhile share its next Ready", async () => {
   const cluster = await startCluster({ tickMs: NO_TICKS_MS });
   try {
@@ -233,7 +225,7 @@ Deno.test("leader WAL: the leader's loop waits for a follower's acknowledgement,
     // Proposals reach the log with the next Ready: the entry's index is the next one.
     const index = leader.lastIndex + 1;
     const first = put(leader, "a");
-    await until(() => saved.at(-1)?.includes(index) ?? false, 2000, "the leader saves its entry");
+    await until(() => saved.at(-1)?.includes(index) ?? false, "the leader saves its entry", 2000);
     // The leader's own fsync has ended; no follower has answered. Two requests, one macrotask
     // apart: a loop that went on after its own fsync would write the first one alone.
     const second = put(leader, "b");
@@ -256,11 +248,11 @@ Deno.test("leader WAL: with both followers cut off, the leader's loop goes on af
     const saved = cluster.saved(leader.id);
     const first = leader.lastIndex + 1;
     void put(leader, "a").catch(() => {});
-    await until(() => saved.at(-1)?.includes(first) ?? false, 2000, "the first entry is saved");
+    await until(() => saved.at(-1)?.includes(first) ?? false, "the first entry is saved", 2000);
     const second = leader.lastIndex + 1;
     void put(leader, "b").catch(() => {});
     // Nothing can commit, yet the loop takes the next Ready: at the next tick at the latest.
-    await until(() => saved.at(-1)?.includes(second) ?? false, 2000, "the second entry is saved");
+    await until(() => saved.at(-1)?.includes(second) ?? false, "the second entry is saved", 2000);
   } finally {
     await cluster.close();
   }
