@@ -7,7 +7,9 @@
  * A bounded queue (the same bounds as the pipeline's) collects what `send()` hands over; `pump()`
  * schedules one flush in a microtask, so the several `send()` calls of one Ready coalesce, and
  * the flush writes everything queued as batches of at most `batchBytesMax`, one WebSocket message
- * per batch. The socket is opened on demand, when there is something to send: while it connects,
+ * per batch. Proposals a follower forwards wait a little longer, for the end of the event loop's
+ * turn (`setImmediate`): each client request is its own task, so each would be a Ready, a frame
+ * and a write of its own, on both ends; any other message flushes at once, proposals with it. The socket is opened on demand, when there is something to send: while it connects,
  * messages queue up to the bounds. If the socket's own buffer holds more than
  * `STREAM_BUFFERED_BYTES_MAX` (the peer does not read), the queue is dropped and the peer reported
  * unreachable rather than buffering without bound.
@@ -25,7 +27,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { Message } from "../raft/types.ts";
+import { setImmediate } from "node:timers";
+import { type Message, MessageType } from "../raft/types.ts";
 import { encodeBatch } from "./codec.ts";
 import { PeerOutbox } from "./outbox.ts";
 import { PeerSocket, SocketState } from "./ws_client.ts";
@@ -59,6 +62,9 @@ export class StreamSender implements MessageSender {
   /** Every socket not yet closed (the current one and any being closed), to its close event. */
   #closing = new Map<PeerSocket, Promise<void>>();
   #flushScheduled = false;
+  #immediateFlushScheduled = false;
+  /** Something other than a proposal was queued since the last flush: flush it in a microtask. */
+  #urgentQueued = false;
 
   constructor(id: number, url: string, ctx: SenderContext, limits: PeerSenderLimits) {
     this.id = id;
@@ -96,6 +102,7 @@ export class StreamSender implements MessageSender {
   }
 
   enqueue(m: Message): boolean {
+    if (m.type !== MessageType.MsgProp) this.#urgentQueued = true;
     return this.#outbox.enqueue(m);
   }
 
@@ -110,6 +117,16 @@ export class StreamSender implements MessageSender {
 
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
+    if (!this.#urgentQueued) {
+      // Only forwarded proposals: they go out with the others of this turn (see the header).
+      if (this.#immediateFlushScheduled) return;
+      this.#immediateFlushScheduled = true;
+      setImmediate(() => {
+        this.#immediateFlushScheduled = false;
+        this.#flush();
+      });
+      return;
+    }
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
@@ -122,6 +139,7 @@ export class StreamSender implements MessageSender {
     const ws = this.#ws;
     const queue = this.#outbox.queue;
     if (this.#outbox.stopped || ws === undefined || ws.readyState !== SocketState.Open) return;
+    this.#urgentQueued = false;
     while (queue.length > 0) {
       if (ws.bufferedAmount > STREAM_BUFFERED_BYTES_MAX) {
         // The socket stays: it is open but not draining.

@@ -9,7 +9,7 @@ import {
   HttpTransport,
   STREAM_PATH,
 } from "../../transport/mod.ts";
-import type { Message } from "../../raft/types.ts";
+import { type Message, MessageType } from "../../raft/types.ts";
 import {
   append,
   heartbeat,
@@ -197,6 +197,49 @@ Deno.test("close() closes streams both ways and leaves nothing pending", async (
     assert.equal(res.status, 503);
     await res.body?.cancel();
     // The test sanitizers check that no socket, timer or request is left behind.
+  } finally {
+    await stopNodes(nodes);
+  }
+});
+
+/** A proposal a follower forwards to the leader. */
+function proposal(from: number, to: number, n: number): Message {
+  const m = heartbeat(from, to);
+  m.type = MessageType.MsgProp;
+  m.term = 0;
+  m.entries = [{ term: 0, index: 0, type: 0, data: new Uint8Array([n]) }];
+  return m;
+}
+
+Deno.test("proposals sent in separate tasks of one turn share a frame; any other message goes at once", async () => {
+  const nodes = startNodes([1, 2]);
+  const [n1, n2] = nodes as [TestNode, TestNode];
+  const batchesTo2 = () => n1.transport.stats().peers.find((p) => p.id === 2)!.batchesSent;
+  try {
+    n1.transport.send([heartbeat(1, 2)]);
+    await until(() => n2.received.length === 1 && batchesTo2() === 1, "the stream is open");
+
+    // Each a task of its own, as requests are: a microtask flush would send three frames.
+    for (let n = 0; n < 3; n++) {
+      n1.transport.send([proposal(1, 2, n)]);
+      await Promise.resolve();
+    }
+    await until(() => n2.received.length === 4, "the proposals");
+    assert.equal(batchesTo2(), 2);
+    assert.deepStrictEqual(n2.received.slice(1).map((m) => m.entries[0]!.data[0]), [0, 1, 2]);
+
+    // A heartbeat does not wait for the turn to end, and takes the proposal before it along.
+    n1.transport.send([proposal(1, 2, 3)]);
+    await Promise.resolve();
+    n1.transport.send([heartbeat(1, 2)]);
+    await Promise.resolve();
+    assert.equal(batchesTo2(), 3, "flushed in a microtask, before the turn ended");
+    await until(() => n2.received.length === 6, "the proposal and the heartbeat");
+    assert.deepStrictEqual(
+      n2.received.slice(4).map((m) => m.type),
+      [MessageType.MsgProp, MessageType.MsgHeartbeat],
+    );
+    assert.equal(batchesTo2(), 3);
   } finally {
     await stopNodes(nodes);
   }
