@@ -159,6 +159,11 @@ export class KvStore {
     return this.#appliedIndex;
   }
 
+  /** The bytes an image of the store would hold now. */
+  get imageBytes(): number {
+    return this.#dataBytes;
+  }
+
   /** The number of keys. */
   get size(): number {
     return this.#map.size;

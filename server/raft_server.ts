@@ -666,7 +666,8 @@ export class RaftServer {
     this.#snapshotRunning = true;
     const started = performance.now();
     const tip = this.#chain.tip;
-    const image = tip === undefined || this.#imageNeeded || this.#chain.wantsImage() ||
+    const image = tip === undefined || this.#imageNeeded ||
+      this.#chain.wantsImage(this.store.imageBytes) ||
       this.store.changedKeys > CHANGED_KEYS_MAX || tip.index !== this.#snapshotIndex;
     // A change set is captured here, synchronously, so that it ends at exactly this index.
     let changes: ChangeSetTaken | undefined;

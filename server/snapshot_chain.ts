@@ -6,8 +6,11 @@
  * Why: a snapshot is due every `--snapshot-count` applied entries. Writing the whole store each
  * time costs its full size (hundreds of MB at a million keys) every few seconds under load, and
  * that disk traffic competes with the WAL's fsyncs. A change set costs what was written since the
- * last snapshot. A new image is taken once the change sets add up to the image's size (or there
- * are `CHANGE_SETS_MAX` of them), which bounds both the disk space and the work of a restart.
+ * last snapshot. A new image is taken once the chain holds as many bytes the store no longer has
+ * (overwritten or deleted since) as the store itself, or after `CHANGE_SETS_MAX` change sets: that
+ * bounds both the disk space and the work of a restart to twice the store. A store that only grows
+ * is not rewritten whole every time it doubles: those images were most of the snapshot traffic
+ * under a write load of new keys, and the tail of its write latency.
  *
  * Each snapshot is one file of snap/ (named by index and term, CRC-checked), marked in the WAL
  * when complete; a change set names the snapshot it follows. A follower that needs a snapshot is
@@ -49,13 +52,17 @@ export class SnapshotChain {
     return this.links.at(-1);
   }
 
-  /** True when the next snapshot should be a new image rather than a change set. */
-  wantsImage(): boolean {
+  /**
+   * True when the next snapshot should be a new image rather than a change set: once the chain
+   * holds as many bytes the store no longer has (keys overwritten or deleted since) as the store
+   * itself, so a restart reads at most twice the store, or after `CHANGE_SETS_MAX` change sets.
+   */
+  wantsImage(storeBytes: number): boolean {
     const image = this.links[0];
     if (image === undefined) return true;
     const changeSets = this.links.length - 1;
-    const changesBytes = this.links.reduce((sum, link) => sum + (link.image ? 0 : link.bytes), 0);
-    return changeSets >= CHANGE_SETS_MAX || changesBytes >= image.bytes;
+    const chainBytes = this.links.reduce((sum, link) => sum + link.bytes, 0);
+    return changeSets >= CHANGE_SETS_MAX || chainBytes - storeBytes >= storeBytes;
   }
 
   /** The chain after `link` is added: a new chain for an image, this one grown for a change set. */

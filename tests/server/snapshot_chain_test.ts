@@ -47,22 +47,48 @@ Deno.test("chain: a change set follows the tip; an image starts a new chain", ()
     image: false,
   });
   const empty = new SnapshotChain();
-  assert.equal(empty.wantsImage(), true);
+  assert.equal(empty.wantsImage(0), true);
   assert.throws(() => empty.then(changes(5, 1)), /cannot follow nothing/);
   let chain = empty.then(image(10, 1000));
-  assert.equal(chain.wantsImage(), false);
+  assert.equal(chain.wantsImage(1000), false);
   chain = chain.then(changes(20, 400)).then(changes(30, 500));
   assert.deepEqual(chain.links.map((l) => l.index), [10, 20, 30]);
   assert.throws(() => chain.then(changes(30, 1)), /cannot follow 30/);
-  assert.equal(chain.wantsImage(), false, "900 bytes of changes beside a 1000-byte image");
-  assert.equal(chain.then(changes(40, 100)).wantsImage(), true, "changes as big as the image");
   assert.deepEqual(chain.then(image(50, 10)).links.map((l) => l.index), [50]);
-  let many = empty.then(image(1, 1e9));
+  assert.throws(() => new SnapshotChain([changes(1, 1)]), /starts with an image/);
+});
+
+Deno.test("chain: a new image once the chain holds twice the store, or many change sets", () => {
+  const image = (index: number, bytes: number): ChainLink => ({
+    index,
+    term: 1,
+    bytes,
+    image: true,
+  });
+  const changes = (index: number, bytes: number): ChainLink => ({
+    index,
+    term: 1,
+    bytes,
+    image: false,
+  });
+  // 1900 bytes in the chain: new keys only (the store grew to 1900), or overwrites of the image's.
+  const chain = new SnapshotChain().then(image(10, 1000)).then(changes(20, 400))
+    .then(changes(30, 500));
+  assert.equal(chain.wantsImage(1900), false, "new keys: the chain is the store");
+  assert.equal(chain.wantsImage(1000), false, "900 bytes overwritten beside a 1000-byte store");
+  assert.equal(chain.wantsImage(950), true, "950 bytes no longer in the store, as many as it has");
+  assert.equal(chain.then(changes(40, 100)).wantsImage(1000), true, "changes as big as the store");
+  // Growth alone never calls for an image: the number of change sets does.
+  let many = new SnapshotChain().then(image(1, 1e6));
   for (let i = 0; i < CHANGE_SETS_MAX; i++) {
-    assert.equal(many.wantsImage(), false);
-    many = many.then(changes(2 + i, 1));
+    assert.equal(many.wantsImage(1e6 + i * 1e5), false);
+    many = many.then(changes(2 + i, 1e5));
   }
-  assert.equal(many.wantsImage(), true, `${CHANGE_SETS_MAX} change sets`);
+  assert.equal(
+    many.wantsImage(1e6 + CHANGE_SETS_MAX * 1e5),
+    true,
+    `${CHANGE_SETS_MAX} change sets`,
+  );
   assert.throws(() => new SnapshotChain([changes(1, 1)]), /starts with an image/);
 });
 
