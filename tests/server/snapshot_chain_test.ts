@@ -33,19 +33,16 @@ const put = (key: string, value: string): KvCommand => ({
   value: new TextEncoder().encode(value),
 });
 
+/** A chain link of `bytes` at `index`: an image, or a change set. */
+const image = (index: number, bytes: number): ChainLink => ({ index, term: 1, bytes, image: true });
+const changes = (index: number, bytes: number): ChainLink => ({
+  index,
+  term: 1,
+  bytes,
+  image: false,
+});
+
 Deno.test("chain: a change set follows the tip; an image starts a new chain", () => {
-  const image = (index: number, bytes: number): ChainLink => ({
-    index,
-    term: 1,
-    bytes,
-    image: true,
-  });
-  const changes = (index: number, bytes: number): ChainLink => ({
-    index,
-    term: 1,
-    bytes,
-    image: false,
-  });
   const empty = new SnapshotChain();
   assert.equal(empty.wantsImage(0), true);
   assert.throws(() => empty.then(changes(5, 1)), /cannot follow nothing/);
@@ -59,18 +56,6 @@ Deno.test("chain: a change set follows the tip; an image starts a new chain", ()
 });
 
 Deno.test("chain: a new image once the chain holds twice the store, or many change sets", () => {
-  const image = (index: number, bytes: number): ChainLink => ({
-    index,
-    term: 1,
-    bytes,
-    image: true,
-  });
-  const changes = (index: number, bytes: number): ChainLink => ({
-    index,
-    term: 1,
-    bytes,
-    image: false,
-  });
   // 1900 bytes in the chain: new keys only (the store grew to 1900), or overwrites of the image's.
   const chain = new SnapshotChain().then(image(10, 1000)).then(changes(20, 400))
     .then(changes(30, 500));
