@@ -8,9 +8,12 @@
  * schedules one flush in a microtask, so the several `send()` calls of one Ready coalesce, and
  * the flush writes everything queued as batches of at most `batchBytesMax`, one WebSocket message
  * per batch. Proposals a follower forwards wait a little longer, for the end of the event loop's
- * turn (`setImmediate`): each client request is its own task, so each would be a Ready, a frame
- * and a write of its own, on both ends; any other message flushes at once, proposals with it. The socket is opened on demand, when there is something to send: while it connects,
- * messages queue up to the bounds. If the socket's own buffer holds more than
+ * turn (`setImmediate`): each client request is its own task and its own Ready, and would be a
+ * frame and a socket write of its own, and a frame to decode on the leader. Any other message
+ * flushes at once, taking the proposals queued before it.
+ *
+ * The socket is opened on demand, when there is something to send: while it connects, messages
+ * queue up to the bounds. If the socket's own buffer holds more than
  * `STREAM_BUFFERED_BYTES_MAX` (the peer does not read), the queue is dropped and the peer reported
  * unreachable rather than buffering without bound.
  *
