@@ -62,7 +62,7 @@ export class SnapshotChain {
     if (image === undefined) return true;
     const changeSets = this.links.length - 1;
     const chainBytes = this.links.reduce((sum, link) => sum + link.bytes, 0);
-    return changeSets >= CHANGE_SETS_MAX || chainBytes - storeBytes >= storeBytes;
+    return changeSets >= CHANGE_SETS_MAX || chainBytes >= 2 * storeBytes;
   }
 
   /** The chain after `link` is added: a new chain for an image, this one grown for a change set. */
