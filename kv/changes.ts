@@ -25,6 +25,7 @@ import { Buffer } from "node:buffer";
 import { crc32 } from "node:zlib";
 import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX } from "./command.ts";
 import { checkFrame } from "./framing.ts";
+import { KeyTable } from "./key_table.ts";
 import { writeBinary } from "./keys.ts";
 import { assert, setU64, type Slot, TWO_32 } from "./snapshot_job.ts";
 
@@ -159,7 +160,8 @@ export function decodeChanges(data: Uint8Array): DecodedChanges {
   if (toIndex < fromIndex) fail(`toIndex ${toIndex} is below fromIndex ${fromIndex}`);
   if (count > (end - HEADER_BYTES) / (ITEM_HEADER_BYTES + 1)) fail(`count ${count} cannot fit`);
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const seen = new Set<string>();
+  // Not a Set of the keys: see key_table.ts.
+  const seen = new KeyTable<string>((key) => key);
   const changes: KeyChange[] = new Array(count);
   let at = HEADER_BYTES;
   for (let n = 0; n < count; n++) {
@@ -184,7 +186,7 @@ export function decodeChanges(data: Uint8Array): DecodedChanges {
     const key = buffer.toString("latin1", at, at + keyBytes);
     at += keyBytes;
     if (seen.has(key)) fail(`key ${n} appears twice`);
-    seen.add(key);
+    seen.set(key);
     const slot = kind === KIND_PUT
       ? { value: buffer.toString("latin1", at, at + valueBytes), revision }
       : undefined;

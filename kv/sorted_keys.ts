@@ -12,6 +12,13 @@
  * pays for ordering once per scan instead of once per write.
  */
 
+import { KeyTable } from "./key_table.ts";
+
+/**
+ * Added keys held back at most: a merge then costs a pass over the chunks they land in, and the
+ * pending entries (an object each) stay few between scans.
+ */
+const PENDING_KEYS_MAX = 8192;
 /** A chunk is split in two when it grows past this. */
 const CHUNK_KEYS_MAX = 2048;
 /** fromSorted() and merges fill chunks to this, leaving room to grow. */
@@ -32,6 +39,16 @@ function lowerBound(keys: readonly string[], key: string): number {
   return lo;
 }
 
+/** An added key waiting for the next scan. */
+interface Pending<T> {
+  key: string;
+  value: T;
+}
+
+function keyOfPending<T>(pending: Pending<T>): string {
+  return pending.key;
+}
+
 export class SortedKeys<T> {
   #keys: string[][] = [];
   /** `#values[i][j]` belongs to `#keys[i][j]`. */
@@ -41,7 +58,7 @@ export class SortedKeys<T> {
   /** Keys in the chunks. */
   #size = 0;
   /** Added keys not yet in the chunks. Invariant: disjoint from the chunks' keys. */
-  #pending = new Map<string, T>();
+  #pending = new KeyTable<Pending<T>>(keyOfPending);
 
   get size(): number {
     return this.#size + this.#pending.size;
@@ -85,7 +102,8 @@ export class SortedKeys<T> {
    * map); a duplicate is caught, as a broken invariant, when the pending keys are merged.
    */
   add(key: string, value: T): void {
-    this.#pending.set(key, value);
+    this.#pending.set({ key, value });
+    if (this.#pending.size >= PENDING_KEYS_MAX) this.#flush();
   }
 
   /** Inserts one key into the chunks now; returns false if it was there. */
@@ -180,7 +198,7 @@ export class SortedKeys<T> {
     const count = this.#pending.size;
     if (count === 0) return;
     if (count <= PENDING_INSERT_ONE_BY_ONE_MAX) {
-      for (const [key, value] of this.#pending) {
+      for (const { key, value } of this.#pending.values()) {
         const inserted = this.#insert(key, value);
         if (!inserted) throw new Error(`Invariant violated: key added twice (${count} pending)`);
       }
@@ -188,8 +206,9 @@ export class SortedKeys<T> {
       return;
     }
     // The default sort compares UTF-16 code units: for binary strings, byte order.
-    const added = [...this.#pending.keys()].sort();
-    const addedValues = added.map((k) => this.#pending.get(k)!);
+    const pending = [...this.#pending.values()].sort((a, b) => a.key < b.key ? -1 : 1);
+    const added = pending.map((p) => p.key);
+    const addedValues = pending.map((p) => p.value);
     this.#pending.clear();
     const keys: string[][] = [];
     const values: T[][] = [];

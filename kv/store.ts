@@ -3,10 +3,11 @@
  * same order give the same state on every node. A key's revision is the raft log index of the
  * entry that last wrote it; `appliedIndex` is the index of the last entry applied.
  *
- * Keys live in a Map keyed by binary strings (see keys.ts) for O(1) point reads and writes, and in
- * a `SortedKeys` chunked sorted list for byte-ordered prefix ranges. Values are held as binary
- * strings too: on V8's heap, one byte per char, instead of one small ArrayBuffer each, which
- * costs far more memory and garbage-collector time at a million keys.
+ * Keys are binary strings (see keys.ts). They live in a `KeyTable` for O(1) point reads and writes
+ * (not a Map keyed by the strings: see key_table.ts), and in a `SortedKeys` chunked sorted list for
+ * byte-ordered prefix ranges. Values are held as binary strings too: on V8's heap, one byte per
+ * char, instead of one small ArrayBuffer each, which costs far more memory and garbage-collector
+ * time at a million keys.
  *
  * Snapshot format (big-endian), written in key order:
  *
@@ -45,6 +46,7 @@ import {
   SNAPSHOT_VERSION,
   TWO_32,
 } from "./snapshot_job.ts";
+import { KeyTable } from "./key_table.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 
 export type KvResult =
@@ -131,10 +133,18 @@ export function verifyKvImage(data: Uint8Array): void {
   checkFrame(data, frame, fail);
 }
 
+/** A key's slot as the store holds it: it knows its key, for `KeyTable`. */
+interface KeyedSlot extends Slot {
+  readonly key: string;
+}
+
+const keyOfSlot = (slot: KeyedSlot): string => slot.key;
+const keyOfKey = (key: string): string => key;
+
 export class KvStore {
-  #map = new Map<string, Slot>();
-  /** The same Slot objects as `#map`, in key order. */
-  #sorted = new SortedKeys<Slot>();
+  #map = new KeyTable<KeyedSlot>(keyOfSlot);
+  /** The same slot objects as `#map`, in key order. */
+  #sorted = new SortedKeys<KeyedSlot>();
   #appliedIndex = 0;
   /** The size `snapshot()` will have, kept up to date by apply so it needs no sizing pass. */
   #dataBytes = SNAPSHOT_HEADER_BYTES + 4;
@@ -145,8 +155,10 @@ export class KvStore {
    */
   #snapshotOverlay: Map<Slot, Slot> | undefined;
   #snapshotIndex = 0;
-  /** Keys written (put or deleted) since `#changesSince`: what `takeChanges()` encodes. */
-  #changed = new Set<string>();
+  /** Keys written (put or deleted) since `#changesSince`, in order: what `takeChanges()` encodes. */
+  #changed: string[] = [];
+  /** The same keys, to find one in. */
+  #changedTable = new KeyTable<string>(keyOfKey);
   #changesSince = 0;
 
   constructor(options?: { rangeBytesMax?: number }) {
@@ -207,8 +219,8 @@ export class KvStore {
       assert(cmd.value !== undefined, "put without a value");
       const value = bytesToString(cmd.value);
       if (current === undefined) {
-        const slot: Slot = { value, revision: index };
-        this.#map.set(key, slot);
+        const slot: KeyedSlot = { key, value, revision: index };
+        this.#map.set(slot);
         this.#sorted.add(key, slot);
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
       } else {
@@ -223,7 +235,7 @@ export class KvStore {
         current.value = value;
         current.revision = index;
       }
-      this.#changed.add(key);
+      this.#markChanged(key);
       return { ok: true, revision: index };
     }
     assert(cmd.op === "delete", `unknown op ${String(cmd.op)}`);
@@ -232,8 +244,14 @@ export class KvStore {
     this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + current.value.length;
     const removed = this.#sorted.delete(key);
     assert(removed, "a key in the map was missing from the sorted index");
-    this.#changed.add(key);
+    this.#markChanged(key);
     return { ok: true, revision: index, deleted: true };
+  }
+
+  #markChanged(key: string): void {
+    if (this.#changedTable.has(key)) return;
+    this.#changedTable.set(key);
+    this.#changed.push(key);
   }
 
   /** The applied index the tracked changes start from (see `takeChanges`). */
@@ -243,12 +261,13 @@ export class KvStore {
 
   /** The number of keys written since `changesSince`. */
   get changedKeys(): number {
-    return this.#changed.size;
+    return this.#changed.length;
   }
 
   /** Forgets the tracked changes: tracking starts again at `appliedIndex`. */
   resetChanges(): void {
-    this.#changed = new Set();
+    this.#changed = [];
+    this.#changedTable = new KeyTable<string>(keyOfKey);
     this.#changesSince = this.#appliedIndex;
   }
 
@@ -304,8 +323,9 @@ export class KvStore {
         this.#sorted.delete(key);
         this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + current.value.length;
       } else if (current === undefined) {
-        this.#map.set(key, slot);
-        this.#sorted.add(key, slot);
+        const added: KeyedSlot = { key, value: slot.value, revision: slot.revision };
+        this.#map.set(added);
+        this.#sorted.add(key, added);
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + slot.value.length;
       } else {
         this.#dataBytes += slot.value.length - current.value.length;
@@ -513,7 +533,7 @@ export class KvStore {
     }
     const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const keys: string[] = new Array(count);
-    const slots: Slot[] = new Array(count);
+    const slots: KeyedSlot[] = new Array(count);
     let at = SNAPSHOT_HEADER_BYTES;
     let previous = "";
     for (let n = 0; n < count; n++) {
@@ -533,7 +553,7 @@ export class KvStore {
       if (n > 0 && !(previous < key)) fail(`key ${n} is not above the key before it`);
       previous = key;
       keys[n] = key;
-      slots[n] = { value: buffer.toString("latin1", at, at + valueBytes), revision };
+      slots[n] = { key, value: buffer.toString("latin1", at, at + valueBytes), revision };
       at += valueBytes;
       if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
     }
@@ -542,9 +562,9 @@ export class KvStore {
     // generation by now). Filling it inside the loop above took 10-30% more CPU at a million keys
     // (measured on a loaded 2-core machine), likely from the garbage collector tracking young
     // objects written into the map's large table.
-    const map = new Map<string, Slot>();
+    const map = new KeyTable<KeyedSlot>(keyOfSlot);
     for (let n = 0; n < count; n++) {
-      map.set(keys[n]!, slots[n]!);
+      map.set(slots[n]!);
       if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
     }
     assert(map.size === count, `restore mapped ${map.size} keys of ${count}`);

@@ -123,3 +123,13 @@ Deno.test("sorted keys: a key added twice is a broken invariant caught at the me
     assert.throws(() => s.forEach(() => {}), /added twice/);
   }
 });
+
+Deno.test("sorted keys: past the pending bound, keys merged and keys still pending both delete", () => {
+  const n = 9000; // The first 8192 adds are merged by the bound, the rest stay pending.
+  const s = new SortedKeys<number>();
+  for (let i = 0; i < n; i++) s.add(key((i * 7919) % n), (i * 7919) % n);
+  for (let i = 0; i < n; i += 3) assert.ok(s.delete(key(i)));
+  assert.equal(s.delete(key(0)), false);
+  assert.equal(s.size, n - Math.ceil(n / 3));
+  assert.deepEqual(entries(s).map(([, v]) => v), [...Array(n).keys()].filter((i) => i % 3 !== 0));
+});

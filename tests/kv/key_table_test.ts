@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { KeyTable } from "../../kv/key_table.ts";
+
+interface Item {
+  key: string;
+  n: number;
+}
+
+/** A small seeded generator (mulberry32): a failing seed replays exactly. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+for (const hashBits of [1, 3, 30]) {
+  Deno.test(`key table: agrees with a Map under random sets and deletes (hashBits ${hashBits})`, () => {
+    for (const seed of [1, 2, 3]) {
+      const next = random(seed);
+      const table = new KeyTable<Item>((item) => item.key, { hashBits });
+      const reference = new Map<string, Item>();
+      for (let step = 0; step < 3000; step++) {
+        // Binary-string keys, some sharing prefixes, some one char apart.
+        const key = String.fromCharCode(Math.floor(next() * 4)) + "k" + Math.floor(next() * 200);
+        const roll = next();
+        if (roll < 0.55) {
+          const item = { key, n: step };
+          table.set(item);
+          reference.set(key, item);
+        } else if (roll < 0.85) {
+          assert.equal(table.delete(key), reference.delete(key), `seed ${seed} step ${step}`);
+        } else {
+          assert.equal(table.get(key), reference.get(key), `seed ${seed} step ${step}`);
+          assert.equal(table.has(key), reference.has(key));
+        }
+        assert.equal(table.size, reference.size, `seed ${seed} step ${step}`);
+      }
+      const values = [...table.values()].sort((a, b) => a.n - b.n);
+      assert.deepEqual(values, [...reference.values()].sort((a, b) => a.n - b.n));
+      table.clear();
+      assert.equal(table.size, 0);
+      assert.equal(table.get(values[0]!.key), undefined);
+    }
+  });
+}
+
+Deno.test("key table: a key is found by its chars, not by the string object", () => {
+  const table = new KeyTable<string>((key) => key, { hashBits: 1 });
+  table.set("ab");
+  table.set("ba");
+  assert.equal(table.get(["a", "b"].join("")), "ab");
+  assert.equal(table.get("ab\u0000"), undefined);
+  assert.equal(table.size, 2);
+  assert.throws(() => new KeyTable<string>((key) => key, { hashBits: 31 }), RangeError);
+  assert.throws(() => new KeyTable<string>((key) => key, { hashBits: 0 }), RangeError);
+});
