@@ -56,6 +56,8 @@ export class KeyTable<T> {
 
   /** Stores `value` under its key, replacing the value stored there before. */
   set(value: T): void {
+    // A bucket that is an array holds colliding values: a value cannot be one.
+    if (Array.isArray(value)) throw new TypeError("Cannot store an array in a KeyTable");
     const key = this.#keyOf(value);
     const hash = this.#hash(key);
     const bucket = this.#buckets.get(hash);

@@ -14,11 +14,6 @@
 
 import { KeyTable } from "./key_table.ts";
 
-/**
- * Added keys held back at most: a merge then costs a pass over the chunks they land in, and the
- * pending entries (an object each) stay few between scans.
- */
-const PENDING_KEYS_MAX = 8192;
 /** A chunk is split in two when it grows past this. */
 const CHUNK_KEYS_MAX = 2048;
 /** fromSorted() and merges fill chunks to this, leaving room to grow. */
@@ -39,17 +34,12 @@ function lowerBound(keys: readonly string[], key: string): number {
   return lo;
 }
 
-/** An added key waiting for the next scan. */
-interface Pending<T> {
-  key: string;
-  value: T;
-}
-
-function keyOfPending<T>(pending: Pending<T>): string {
-  return pending.key;
-}
-
 export class SortedKeys<T> {
+  /**
+   * A value's key: values know their keys, so pending ones need no wrapper object each. Values
+   * must not be arrays (see `KeyTable`).
+   */
+  readonly #keyOf: (value: T) => string;
   #keys: string[][] = [];
   /** `#values[i][j]` belongs to `#keys[i][j]`. */
   #values: T[][] = [];
@@ -58,7 +48,12 @@ export class SortedKeys<T> {
   /** Keys in the chunks. */
   #size = 0;
   /** Added keys not yet in the chunks. Invariant: disjoint from the chunks' keys. */
-  #pending = new KeyTable<Pending<T>>(keyOfPending);
+  #pending: KeyTable<T>;
+
+  constructor(keyOf: (value: T) => string) {
+    this.#keyOf = keyOf;
+    this.#pending = new KeyTable(keyOf);
+  }
 
   get size(): number {
     return this.#size + this.#pending.size;
@@ -66,22 +61,22 @@ export class SortedKeys<T> {
 
   /**
    * Builds the map from keys already in strictly ascending order, which is checked unless the
-   * caller says it `checked` already. `values[i]` belongs to `keys[i]`.
+   * caller says it `checked` already. `values[i]` belongs to `keys[i]`, and `keyOf` gives it back.
    */
   static fromSorted<T>(
     keys: readonly string[],
     values: readonly T[],
-    options?: { checked?: boolean },
+    options: { keyOf: (value: T) => string; checked?: boolean },
   ): SortedKeys<T> {
     if (keys.length !== values.length) {
       throw new RangeError(`${keys.length} keys but ${values.length} values`);
     }
-    for (let i = options?.checked ? keys.length : 1; i < keys.length; i++) {
+    for (let i = options.checked ? keys.length : 1; i < keys.length; i++) {
       if (!(keys[i - 1]! < keys[i]!)) {
         throw new RangeError(`Keys are not strictly ascending at position ${i}`);
       }
     }
-    const s = new SortedKeys<T>();
+    const s = new SortedKeys<T>(options.keyOf);
     for (let i = 0; i < keys.length; i += CHUNK_KEYS_FILL) {
       const chunk = keys.slice(i, i + CHUNK_KEYS_FILL);
       s.#keys.push(chunk);
@@ -98,12 +93,11 @@ export class SortedKeys<T> {
   }
 
   /**
-   * Adds `key` with `value`. The key must be absent (the caller knows: `KvStore` checks its own
-   * map); a duplicate is caught, as a broken invariant, when the pending keys are merged.
+   * Adds `value` under its key. The key must be absent (the caller knows: `KvStore` checks its
+   * own table); a duplicate is caught, as a broken invariant, when the pending keys are merged.
    */
-  add(key: string, value: T): void {
-    this.#pending.set({ key, value });
-    if (this.#pending.size >= PENDING_KEYS_MAX) this.#flush();
+  add(value: T): void {
+    this.#pending.set(value);
   }
 
   /** Inserts one key into the chunks now; returns false if it was there. */
@@ -198,17 +192,16 @@ export class SortedKeys<T> {
     const count = this.#pending.size;
     if (count === 0) return;
     if (count <= PENDING_INSERT_ONE_BY_ONE_MAX) {
-      for (const { key, value } of this.#pending.values()) {
-        const inserted = this.#insert(key, value);
+      for (const value of this.#pending.values()) {
+        const inserted = this.#insert(this.#keyOf(value), value);
         if (!inserted) throw new Error(`Invariant violated: key added twice (${count} pending)`);
       }
       this.#pending.clear();
       return;
     }
     // The default sort compares UTF-16 code units: for binary strings, byte order.
-    const pending = [...this.#pending.values()].sort((a, b) => a.key < b.key ? -1 : 1);
-    const added = pending.map((p) => p.key);
-    const addedValues = pending.map((p) => p.value);
+    const added = [...this.#pending.values()].map(this.#keyOf).sort();
+    const addedValues = added.map((key) => this.#pending.get(key)!);
     this.#pending.clear();
     const keys: string[][] = [];
     const values: T[][] = [];

@@ -144,7 +144,7 @@ const keyOfKey = (key: string): string => key;
 export class KvStore {
   #map = new KeyTable<KeyedSlot>(keyOfSlot);
   /** The same slot objects as `#map`, in key order. */
-  #sorted = new SortedKeys<KeyedSlot>();
+  #sorted = new SortedKeys<KeyedSlot>(keyOfSlot);
   #appliedIndex = 0;
   /** The size `snapshot()` will have, kept up to date by apply so it needs no sizing pass. */
   #dataBytes = SNAPSHOT_HEADER_BYTES + 4;
@@ -221,7 +221,7 @@ export class KvStore {
       if (current === undefined) {
         const slot: KeyedSlot = { key, value, revision: index };
         this.#map.set(slot);
-        this.#sorted.add(key, slot);
+        this.#sorted.add(slot);
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
       } else {
         // The slot is shared by the map, the sorted index and a running snapshot job's frozen
@@ -325,7 +325,7 @@ export class KvStore {
       } else if (current === undefined) {
         const added: KeyedSlot = { key, value: slot.value, revision: slot.revision };
         this.#map.set(added);
-        this.#sorted.add(key, added);
+        this.#sorted.add(added);
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + slot.value.length;
       } else {
         this.#dataBytes += slot.value.length - current.value.length;
@@ -568,7 +568,7 @@ export class KvStore {
       if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
     }
     assert(map.size === count, `restore mapped ${map.size} keys of ${count}`);
-    const sorted = SortedKeys.fromSorted(keys, slots, { checked: true });
+    const sorted = SortedKeys.fromSorted(keys, slots, { keyOf: keyOfSlot, checked: true });
     yield;
     // Nothing changed the store before this point: the new state goes in at once. A running
     // snapshot job keeps its frozen runs of the old slots, which nothing mutates any more: it

@@ -59,3 +59,9 @@ Deno.test("key table: a key is found by its chars, not by the string object", ()
   assert.throws(() => new KeyTable<string>((key) => key, { hashBits: 31 }), RangeError);
   assert.throws(() => new KeyTable<string>((key) => key, { hashBits: 0 }), RangeError);
 });
+
+Deno.test("key table: refuses an array as a value, which a bucket of collisions would look like", () => {
+  const table = new KeyTable<unknown>(() => "k");
+  assert.throws(() => table.set(["k"]), /Cannot store an array/);
+  assert.equal(table.size, 0);
+});
