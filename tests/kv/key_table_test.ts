@@ -1,27 +1,16 @@
 import assert from "node:assert/strict";
 import { KeyTable } from "../../kv/key_table.ts";
+import { mulberry32 } from "../../raft/util.ts";
 
 interface Item {
   key: string;
   n: number;
 }
 
-/** A small seeded generator (mulberry32): a failing seed replays exactly. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 for (const hashBits of [1, 3, 30]) {
   Deno.test(`key table: agrees with a Map under random sets and deletes (hashBits ${hashBits})`, () => {
     for (const seed of [1, 2, 3]) {
-      const next = random(seed);
+      const next = mulberry32(seed); // A failing seed replays exactly.
       const table = new KeyTable<Item>((item) => item.key, { hashBits });
       const reference = new Map<string, Item>();
       for (let step = 0; step < 3000; step++) {
