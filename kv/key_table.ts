@@ -11,7 +11,8 @@
  *
  * So keys are hashed here, in JavaScript, to 30-bit integers (V8 small integers: hashing them
  * touches no string), and a bucket holds its one value or, on a collision, an array of them. The
- * hash is seeded per table, so clients cannot choose keys that all collide.
+ * hash is seeded per table, which makes colliding keys harder to aim at; FNV-1a is not a keyed
+ * hash, so that is no guarantee, and nothing bounds a bucket's length.
  */
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
