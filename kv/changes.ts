@@ -185,8 +185,7 @@ export function decodeChanges(data: Uint8Array): DecodedChanges {
     if (at + keyBytes + valueBytes > end) fail(`truncated at change ${n} (byte ${at})`);
     const key = buffer.toString("latin1", at, at + keyBytes);
     at += keyBytes;
-    if (seen.has(key)) fail(`key ${n} appears twice`);
-    seen.set(key);
+    if (!seen.set(key)) fail(`key ${n} appears twice`);
     const slot = kind === KIND_PUT
       ? { value: buffer.toString("latin1", at, at + valueBytes), revision }
       : undefined;

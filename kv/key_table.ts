@@ -55,8 +55,8 @@ export class KeyTable<T> {
     return this.get(key) !== undefined;
   }
 
-  /** Stores `value` under its key, replacing the value stored there before. */
-  set(value: T): void {
+  /** Stores `value` under its key, replacing the value stored there before; true if it was new. */
+  set(value: T): boolean {
     // A bucket that is an array holds colliding values: a value cannot be one.
     if (Array.isArray(value)) throw new TypeError("Cannot store an array in a KeyTable");
     const key = this.#keyOf(value);
@@ -64,23 +64,22 @@ export class KeyTable<T> {
     const bucket = this.#buckets.get(hash);
     if (bucket === undefined) {
       this.#buckets.set(hash, value);
-      this.#size++;
     } else if (!Array.isArray(bucket)) {
       if (this.#keyOf(bucket) === key) {
         this.#buckets.set(hash, value);
-      } else {
-        this.#buckets.set(hash, [bucket, value]);
-        this.#size++;
+        return false;
       }
+      this.#buckets.set(hash, [bucket, value]);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
-      if (at === -1) {
-        bucket.push(value);
-        this.#size++;
-      } else {
+      if (at !== -1) {
         bucket[at] = value;
+        return false;
       }
+      bucket.push(value);
     }
+    this.#size++;
+    return true;
   }
 
   /** Removes the value stored under `key`; returns whether there was one. */

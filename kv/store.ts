@@ -249,9 +249,7 @@ export class KvStore {
   }
 
   #markChanged(key: string): void {
-    if (this.#changedTable.has(key)) return;
-    this.#changedTable.set(key);
-    this.#changed.push(key);
+    if (this.#changedTable.set(key)) this.#changed.push(key);
   }
 
   /** The applied index the tracked changes start from (see `takeChanges`). */

@@ -19,7 +19,7 @@ for (const hashBits of [1, 3, 30]) {
         const roll = next();
         if (roll < 0.55) {
           const item = { key, n: step };
-          table.set(item);
+          assert.equal(table.set(item), !reference.has(key), `seed ${seed} step ${step}`);
           reference.set(key, item);
         } else if (roll < 0.85) {
           assert.equal(table.delete(key), reference.delete(key), `seed ${seed} step ${step}`);
