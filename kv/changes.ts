@@ -54,20 +54,18 @@ export interface DecodedChanges {
 }
 
 /**
- * The changes from `fromIndex` to `toIndex`, captured: each key with a copy of its slot now
- * (`lookup`), so that the store may go on changing before they are encoded. Strings are
- * immutable, so this copies pointers only.
+ * The changes from `fromIndex` to `toIndex`, captured from the store's live slots (undefined for
+ * a deleted key): each key with a copy of its slot now, so that the store may go on changing
+ * before they are encoded. Strings are immutable, so this copies pointers only.
  */
 export function captureChanges(
   fromIndex: number,
   toIndex: number,
-  keys: Iterable<string>,
-  lookup: (key: string) => Slot | undefined,
+  live: Iterable<KeyChange>,
 ): DecodedChanges {
   assert(fromIndex <= toIndex, `changes from ${fromIndex} to ${toIndex}`);
   const changes: KeyChange[] = [];
-  for (const key of keys) {
-    const slot = lookup(key);
+  for (const { key, slot } of live) {
     assert(slot === undefined || slot.revision > fromIndex, `stale change at ${fromIndex}`);
     changes.push({ key, slot: slot && { value: slot.value, revision: slot.revision } });
   }

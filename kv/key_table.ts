@@ -57,6 +57,16 @@ export class KeyTable<T> {
 
   /** Stores `value` under its key, replacing the value stored there before; true if it was new. */
   set(value: T): boolean {
+    return this.#put(value, true) === undefined;
+  }
+
+  /** The value stored under `value`'s key: the one stored before, or else `value`, stored now. */
+  getOrSet(value: T): T {
+    return this.#put(value, false) ?? value;
+  }
+
+  /** Stores `value` unless its key has a value and `replace` is false; returns that value. */
+  #put(value: T, replace: boolean): T | undefined {
     // A bucket that is an array holds colliding values: a value cannot be one.
     if (Array.isArray(value)) throw new TypeError("Cannot store an array in a KeyTable");
     const key = this.#keyOf(value);
@@ -66,20 +76,21 @@ export class KeyTable<T> {
       this.#buckets.set(hash, value);
     } else if (!Array.isArray(bucket)) {
       if (this.#keyOf(bucket) === key) {
-        this.#buckets.set(hash, value);
-        return false;
+        if (replace) this.#buckets.set(hash, value);
+        return bucket;
       }
       this.#buckets.set(hash, [bucket, value]);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
       if (at !== -1) {
-        bucket[at] = value;
-        return false;
+        const before = bucket[at]!;
+        if (replace) bucket[at] = value;
+        return before;
       }
       bucket.push(value);
     }
     this.#size++;
-    return true;
+    return undefined;
   }
 
   /** Removes the value stored under `key`; returns whether there was one. */

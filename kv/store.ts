@@ -139,7 +139,13 @@ interface KeyedSlot extends Slot {
 }
 
 const keyOfSlot = (slot: KeyedSlot): string => slot.key;
-const keyOfKey = (key: string): string => key;
+const keyOfChange = (change: Change): string => change.key;
+
+/** A key written since the changes were last taken: its slot now, or undefined once deleted. */
+interface Change {
+  key: string;
+  slot: KeyedSlot | undefined;
+}
 
 export class KvStore {
   #map = new KeyTable<KeyedSlot>(keyOfSlot);
@@ -155,10 +161,13 @@ export class KvStore {
    */
   #snapshotOverlay: Map<Slot, Slot> | undefined;
   #snapshotIndex = 0;
-  /** Keys written (put or deleted) since `#changesSince`, in order: what `takeChanges()` encodes. */
-  #changed: string[] = [];
-  /** The same keys, to find one in. */
-  #changedTable = new KeyTable<string>(keyOfKey);
+  /**
+   * Keys written (put or deleted) since `#changesSince`, in order, each with its live slot: what
+   * `takeChanges()` encodes, without looking a key up again.
+   */
+  #changed: Change[] = [];
+  /** The same changes, to find one by key. */
+  #changedTable = new KeyTable<Change>(keyOfChange);
   #changesSince = 0;
 
   constructor(options?: { rangeBytesMax?: number }) {
@@ -218,8 +227,9 @@ export class KvStore {
     if (cmd.op === "put") {
       assert(cmd.value !== undefined, "put without a value");
       const value = bytesToString(cmd.value);
-      if (current === undefined) {
-        const slot: KeyedSlot = { key, value, revision: index };
+      let slot = current;
+      if (slot === undefined) {
+        slot = { key, value, revision: index };
         this.#map.set(slot);
         this.#sorted.add(slot);
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
@@ -227,15 +237,15 @@ export class KvStore {
         // The slot is shared by the map, the sorted index and a running snapshot job's frozen
         // runs: save the version the job must encode before it is overwritten in place.
         const overlay = this.#snapshotOverlay;
-        if (overlay !== undefined && current.revision <= this.#snapshotIndex) {
-          assert(!overlay.has(current), "a slot saved for the snapshot job twice");
-          overlay.set(current, { value: current.value, revision: current.revision });
+        if (overlay !== undefined && slot.revision <= this.#snapshotIndex) {
+          assert(!overlay.has(slot), "a slot saved for the snapshot job twice");
+          overlay.set(slot, { value: slot.value, revision: slot.revision });
         }
-        this.#dataBytes += value.length - current.value.length;
-        current.value = value;
-        current.revision = index;
+        this.#dataBytes += value.length - slot.value.length;
+        slot.value = value;
+        slot.revision = index;
       }
-      this.#markChanged(key);
+      this.#markChanged(key, slot);
       return { ok: true, revision: index };
     }
     assert(cmd.op === "delete", `unknown op ${String(cmd.op)}`);
@@ -244,12 +254,15 @@ export class KvStore {
     this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + current.value.length;
     const removed = this.#sorted.delete(key);
     assert(removed, "a key in the map was missing from the sorted index");
-    this.#markChanged(key);
+    this.#markChanged(key, undefined);
     return { ok: true, revision: index, deleted: true };
   }
 
-  #markChanged(key: string): void {
-    if (this.#changedTable.set(key)) this.#changed.push(key);
+  #markChanged(key: string, slot: KeyedSlot | undefined): void {
+    const fresh: Change = { key, slot };
+    const change = this.#changedTable.getOrSet(fresh);
+    if (change === fresh) this.#changed.push(change);
+    else change.slot = slot;
   }
 
   /** The applied index the tracked changes start from (see `takeChanges`). */
@@ -265,7 +278,7 @@ export class KvStore {
   /** Forgets the tracked changes: tracking starts again at `appliedIndex`. */
   resetChanges(): void {
     this.#changed = [];
-    this.#changedTable = new KeyTable<string>(keyOfKey);
+    this.#changedTable = new KeyTable<Change>(keyOfChange);
     this.#changesSince = this.#appliedIndex;
   }
 
@@ -288,12 +301,7 @@ export class KvStore {
   }
 
   #captureChanges() {
-    const captured = captureChanges(
-      this.#changesSince,
-      this.#appliedIndex,
-      this.#changed,
-      (key) => this.#map.get(key),
-    );
+    const captured = captureChanges(this.#changesSince, this.#appliedIndex, this.#changed);
     this.resetChanges();
     return captured;
   }

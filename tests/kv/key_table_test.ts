@@ -8,7 +8,7 @@ interface Item {
 }
 
 for (const hashBits of [1, 3, 30]) {
-  Deno.test(`key table: agrees with a Map under random sets and deletes (hashBits ${hashBits})`, () => {
+  Deno.test(`key table: agrees with a Map under random sets, adds and deletes (hashBits ${hashBits})`, () => {
     for (const seed of [1, 2, 3]) {
       const next = mulberry32(seed); // A failing seed replays exactly.
       const table = new KeyTable<Item>((item) => item.key, { hashBits });
@@ -17,10 +17,16 @@ for (const hashBits of [1, 3, 30]) {
         // Binary-string keys, some sharing prefixes, some one char apart.
         const key = String.fromCharCode(Math.floor(next() * 4)) + "k" + Math.floor(next() * 200);
         const roll = next();
-        if (roll < 0.55) {
+        if (roll < 0.4) {
           const item = { key, n: step };
           assert.equal(table.set(item), !reference.has(key), `seed ${seed} step ${step}`);
           reference.set(key, item);
+        } else if (roll < 0.55) {
+          // getOrSet keeps what is there; the table must hold the very object it returns.
+          const item = { key, n: step };
+          const kept = reference.get(key) ?? item;
+          assert.equal(table.getOrSet(item), kept, `seed ${seed} step ${step}`);
+          reference.set(key, kept);
         } else if (roll < 0.85) {
           assert.equal(table.delete(key), reference.delete(key), `seed ${seed} step ${step}`);
         } else {
@@ -52,5 +58,6 @@ Deno.test("key table: a key is found by its chars, not by the string object", ()
 Deno.test("key table: refuses an array as a value, which a bucket of collisions would look like", () => {
   const table = new KeyTable<unknown>(() => "k");
   assert.throws(() => table.set(["k"]), /Cannot store an array/);
+  assert.throws(() => table.getOrSet(["k"]), /Cannot store an array/);
   assert.equal(table.size, 0);
 });
