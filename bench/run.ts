@@ -41,6 +41,7 @@ import {
 } from "./report.ts";
 import { snapshotDue, snapshotPhase } from "../server/snapshot_schedule.ts";
 import { type BenchCluster, type NodeView } from "./system.ts";
+import { settle, syncDisks } from "./settle.ts";
 import { errorCount, errorDetail, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
 
 /** --scale: seconds without load between the two memory readings. */
@@ -466,6 +467,8 @@ async function runPoints(
         `${c.system} idle (3 servers, no load): ${(share * 100).toFixed(0)}% of one core`,
       );
     });
+    const waits: number[] = [];
+    let restless = 0;
     let pointIndex = 0;
     for (const workload of opts.workloads) {
       for (const connections of opts.connections) {
@@ -474,6 +477,17 @@ async function runPoints(
         for (const cluster of order) {
           if (wasInterrupted()) return points;
           if (failed.has(cluster.system)) continue;
+          const settled = await settle({
+            cpuSeconds: () => clusters.map((c) => sumCpu(c.pids())),
+            sync: syncDisks,
+            sleep,
+            now: () => performance.now(),
+          });
+          waits.push(settled.waitedMs);
+          if (!settled.quiet) {
+            restless++;
+            log(`not quiet after ${(settled.waitedMs / 1000).toFixed(1)} s; measuring anyway`);
+          }
           let p: PointResult;
           try {
             p = await measurePoint(cluster, { workload, connections, pointIndex, opts });
@@ -495,17 +509,28 @@ async function runPoints(
               p.p999Ms.toFixed(2)
             } ms, ${p.errors} errors, server CPU ${p.serverCpuSeconds.toFixed(2)} s, wrk CPU ${
               p.wrkCpuSeconds.toFixed(2)
-            } s, other CPU ${p.otherCpuSeconds.toFixed(2)} s`,
+            } s, other CPU ${p.otherCpuSeconds.toFixed(2)} s; settled ${
+              (settled.waitedMs / 1000).toFixed(1)
+            } s before`,
           );
-          await sleep(500);
         }
         pointIndex++;
       }
     }
+    if (waits.length > 0) notes.push(settleNote(waits, restless));
   } finally {
     await Promise.all(clusters.map((c) => c.stop()));
   }
   return points;
+}
+
+function settleNote(waitsMs: number[], restless: number): string {
+  const sorted = [...waitsMs].sort((a, b) => a - b);
+  const s = (ms: number) => (ms / 1000).toFixed(1);
+  return `before each point: \`sync\`, then until each cluster's servers used under 15% of one ` +
+    `core for 2 × 0.4 s (at most 15 s): waited ${s(sorted[0]!)}–${s(sorted.at(-1)!)} s, median ` +
+    `${s(sorted[Math.floor(sorted.length / 2)]!)} s` +
+    (restless > 0 ? `; ${restless} point(s) measured without quiet` : "");
 }
 
 function followerIndexes(cluster: BenchCluster, leader: number): number[] {

@@ -1,0 +1,55 @@
+// Quiet before each point, so that a point does not inherit the previous one's trailing work: a
+// system's snapshots and background commits, and the kernel's writeback of the dirty pages it
+// left. The points alternate between the systems, and with only a short pause raftkv's writes at
+// 256 connections always ran right after etcd's, the heaviest point of each: that figure moved
+// from 10,877 to 15,328 writes/s between two runs of the same commit.
+
+export interface SettleOptions {
+  /** CPU seconds used so far by the servers of each cluster, in a fixed order. */
+  cpuSeconds: () => number[];
+  /** Writes every dirty page to disk and waits for it (sync(1)). */
+  sync: () => Promise<void>;
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
+  /** Length of one CPU sample (400 ms). */
+  windowMs?: number;
+  /** Consecutive quiet samples needed (2). */
+  quietWindows?: number;
+  /** Quiet: no cluster used more than this share of one core in a sample (0.15). */
+  busyShareMax?: number;
+  /** Give up waiting after this long, and say so (15 s). */
+  maxMs?: number;
+}
+
+export interface Settled {
+  waitedMs: number;
+  /** False when a cluster was still busy at `maxMs`. */
+  quiet: boolean;
+}
+
+export async function settle(o: SettleOptions): Promise<Settled> {
+  const windowMs = o.windowMs ?? 400;
+  const quietWindows = o.quietWindows ?? 2;
+  const busyShareMax = o.busyShareMax ?? 0.15;
+  const maxMs = o.maxMs ?? 15_000;
+  const start = o.now();
+  await o.sync();
+  let quiet = 0;
+  let before = o.cpuSeconds();
+  // Bounded by maxMs: every turn sleeps a window.
+  while (o.now() - start < maxMs) {
+    await o.sleep(windowMs);
+    const after = o.cpuSeconds();
+    const busiest = Math.max(0, ...after.map((s, i) => (s - before[i]!) / (windowMs / 1000)));
+    before = after;
+    quiet = busiest <= busyShareMax ? quiet + 1 : 0;
+    if (quiet >= quietWindows) return { waitedMs: o.now() - start, quiet: true };
+  }
+  return { waitedMs: o.now() - start, quiet: false };
+}
+
+/** sync(1): the kernel writes every dirty page before it returns. */
+export async function syncDisks(): Promise<void> {
+  const { code } = await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output();
+  if (code !== 0) throw new Error(`sync exited with ${code}`);
+}
