@@ -1,8 +1,9 @@
 // Quiet before each point, so that a point does not inherit the previous one's trailing work: a
 // system's snapshots and background commits, and the kernel's writeback of the dirty pages it
 // left. The points alternate between the systems, and with only a short pause raftkv's writes at
-// 256 connections always ran right after etcd's, the heaviest point of each: that figure moved
-// from 10,877 to 15,328 writes/s between two runs of the same commit.
+// 256 connections always ran right after etcd's, the heaviest point of each: that figure was
+// 15,328 and 10,877 writes/s in two runs 16 minutes apart (6e8eaae and 9a40354, which differ only
+// in how a change set is taken).
 
 export interface SettleOptions {
   /** CPU seconds used so far by the servers of each cluster, in a fixed order. */
