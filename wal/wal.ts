@@ -572,6 +572,7 @@ export class Wal {
   /** Seals the current segment at its end and starts the next one. */
   async #cut(): Promise<void> {
     const prev = this.#segments[this.#segments.length - 1]!;
+    const started = performance.now();
     try {
       // Drop the preallocated zeros: only the last segment may end in zeros.
       await this.#file.truncate(this.#offset);
@@ -592,7 +593,10 @@ export class Wal {
       this.#filledTo = bytes.length;
       this.#crc = crc;
       this.#segments.push(seg);
-      this.#s.logger.info(`WAL segment ${joinPath(this.#s.dir, seg.name)} started`);
+      const ms = (performance.now() - started).toFixed(0);
+      this.#s.logger.info(
+        `WAL segment ${joinPath(this.#s.dir, seg.name)} started (cut in ${ms} ms)`,
+      );
     } catch (e) {
       this.#failed = e;
       throw e;
