@@ -54,7 +54,12 @@ import {
   snapshotDataPrefix,
 } from "./snapshot_data.ts";
 import { type ChainLink, SnapshotChain } from "./snapshot_chain.ts";
-import { snapshotDue, type SnapshotPhase, snapshotPhase } from "./snapshot_schedule.ts";
+import {
+  imageStagger,
+  snapshotDue,
+  type SnapshotPhase,
+  snapshotPhase,
+} from "./snapshot_schedule.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { WaitRegistry } from "./wait.ts";
 import { ReadIndexBatcher } from "./read_index.ts";
@@ -163,6 +168,8 @@ export class RaftServer {
   /** Store images (local, or for a follower) are taken one at a time: the store allows one job. */
   #imageTail: Promise<unknown> = Promise.resolve();
   #snapshotPhase: SnapshotPhase;
+  /** Where this node's image rule falls (`SnapshotChain.wantsImage`). */
+  #imageStagger: number;
 
   constructor(options: RaftServerOptions) {
     this.#options = options;
@@ -178,6 +185,7 @@ export class RaftServer {
     this.#confState = options.confState;
     this.#chain = options.snapshotChain;
     this.#snapshotPhase = snapshotPhase(options.id, options.snapshotCount);
+    this.#imageStagger = imageStagger(options.id);
     const { hardState } = options.storage.initialState();
     this.#term = hardState.term;
     this.#commitIndex = hardState.commit;
@@ -667,7 +675,7 @@ export class RaftServer {
     const started = performance.now();
     const tip = this.#chain.tip;
     const image = tip === undefined || this.#imageNeeded ||
-      this.#chain.wantsImage(this.store.imageBytes) ||
+      this.#chain.wantsImage(this.store.imageBytes, this.#imageStagger) ||
       this.store.changedKeys > CHANGED_KEYS_MAX || tip.index !== this.#snapshotIndex;
     // A change set is captured here, synchronously, so that it ends at exactly this index.
     let changes: ChangeSetTaken | undefined;

@@ -7,8 +7,9 @@
  * time costs its full size (hundreds of MB at a million keys) every few seconds under load, and
  * that disk traffic competes with the WAL's fsyncs. A change set costs what was written since the
  * last snapshot. A new image is taken once the chain holds as many bytes the store no longer has
- * (overwritten or deleted since) as the store itself, or after `CHANGE_SETS_MAX` change sets: that
- * bounds both the disk space and the work of a restart to twice the store. A store that only grows
+ * (overwritten or deleted since) as the store itself, or after `CHANGE_SETS_MAX` change sets (both
+ * a little sooner on most nodes, so that they do not all write an image at once): that bounds
+ * both the disk space and the work of a restart to twice the store. A store that only grows
  * is not rewritten whole every time it doubles: those images were most of the snapshot traffic
  * under a write load of new keys, and the tail of its write latency.
  *
@@ -56,13 +57,18 @@ export class SnapshotChain {
    * True when the next snapshot should be a new image rather than a change set: once the chain
    * holds as many bytes the store no longer has (keys overwritten or deleted since) as the store
    * itself, so a restart reads at most twice the store, or after `CHANGE_SETS_MAX` change sets.
+   * A node's `stagger` (0 to 1, `imageStagger` of its id) lowers both limits, the change sets by up
+   * to a half and the bytes by up to a quarter, so that the nodes write their images at different
+   * indexes rather than all at once.
    */
-  wantsImage(storeBytes: number): boolean {
+  wantsImage(storeBytes: number, stagger = 0): boolean {
+    if (!(stagger >= 0 && stagger < 1)) throw new RangeError(`stagger ${stagger} is not in [0, 1)`);
     const image = this.links[0];
     if (image === undefined) return true;
     const changeSets = this.links.length - 1;
     const chainBytes = this.links.reduce((sum, link) => sum + link.bytes, 0);
-    return changeSets >= CHANGE_SETS_MAX || chainBytes >= 2 * storeBytes;
+    const changeSetsMax = CHANGE_SETS_MAX - Math.floor(stagger * CHANGE_SETS_MAX / 2);
+    return changeSets >= changeSetsMax || chainBytes >= (2 - stagger / 2) * storeBytes;
   }
 
   /** The chain after `link` is added: a new chain for an image, this one grown for a change set. */

@@ -18,8 +18,16 @@ export interface SnapshotPhase {
  * machine do not burst together. The phase survives restarts: it depends on the index only.
  */
 export function snapshotPhase(id: number, count: number): SnapshotPhase {
-  const fraction = (id * 0.6180339887498949) % 1;
-  return { count, offset: Math.floor(fraction * count) };
+  return { count, offset: Math.floor(imageStagger(id) * count) };
+}
+
+/**
+ * The node's fraction in [0, 1), for the snapshot chain's image rule too
+ * (`SnapshotChain.wantsImage`): every node reaches the chain's limits at about the same index,
+ * and three images of 185 MB written at once put writes to a follower at p99 815 ms.
+ */
+export function imageStagger(id: number): number {
+  return (id * 0.6180339887498949) % 1;
 }
 
 /** True when a phase point lies in (snapshotIndex, appliedIndex]. */

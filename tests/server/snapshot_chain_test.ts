@@ -11,6 +11,7 @@ import {
   SnapshotChain,
 } from "../../server/snapshot_chain.ts";
 import { encodeSnapshotData } from "../../server/snapshot_data.ts";
+import { imageStagger } from "../../server/snapshot_schedule.ts";
 
 const logs: string[] = [];
 const logger = {
@@ -74,6 +75,26 @@ Deno.test("chain: a new image once the chain holds twice the store, or many chan
     true,
     `${CHANGE_SETS_MAX} change sets`,
   );
+});
+
+Deno.test("chain: a node's stagger takes its image sooner, never later, and ids spread it", () => {
+  // The change-set limit falls from 64 towards 32, the bytes limit from 2 towards 1.5 stores.
+  let chain = new SnapshotChain().then(image(1, 1e6));
+  for (let i = 0; i < 48; i++) chain = chain.then(changes(2 + i, 1e3));
+  assert.equal(chain.wantsImage(2e6, 0), false, "48 change sets, unstaggered");
+  assert.equal(chain.wantsImage(2e6, 0.5), true, "48 change sets, the limit at stagger 0.5");
+  assert.equal(chain.wantsImage(2e6, 0.49), false, "the limit is 49 just below 0.5");
+  const bytes = new SnapshotChain().then(image(1, 1000)).then(changes(2, 800)); // 1800 bytes
+  assert.equal(bytes.wantsImage(1000, 0), false);
+  assert.equal(bytes.wantsImage(1000, 0.4), true, "1.8 stores at a limit of 1.8");
+  assert.equal(bytes.wantsImage(1000, 0.3), false, "1.8 stores below a limit of 1.85");
+  assert.throws(() => bytes.wantsImage(1000, 1), RangeError);
+  assert.throws(() => bytes.wantsImage(1000, -0.1), RangeError);
+  // Ids 1 to 5 get change-set limits at least 3 apart.
+  const limits = [1, 2, 3, 4, 5].map((id) =>
+    CHANGE_SETS_MAX - Math.floor(imageStagger(id) * CHANGE_SETS_MAX / 2)
+  ).sort((a, b) => a - b);
+  for (let i = 1; i < limits.length; i++) assert.ok(limits[i]! - limits[i - 1]! >= 3, `${limits}`);
 });
 
 /** Writes an image and two change sets of a store, as a node does; returns the final store. */
