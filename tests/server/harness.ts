@@ -25,12 +25,28 @@ export interface ClusterOptions {
   entry?: string;
 }
 
-/** A port the OS reports free right now. */
+/** Ports this process handed out already: a node's port is never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A port the OS reports free right now, below Linux's ephemeral range (32768-60999). A port from
+ * that range, what port 0 gives, can be taken as the source port of another node's outgoing
+ * connection before the node binds it: CI once saw a node fail with "Address already in use".
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse) continue;
+      throw error;
+    }
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error("No free port in 20000-31999 after 1000 tries");
 }
 
 export class TestNode {
