@@ -54,12 +54,7 @@ import {
   snapshotDataPrefix,
 } from "./snapshot_data.ts";
 import { type ChainLink, SnapshotChain } from "./snapshot_chain.ts";
-import {
-  imageStagger,
-  snapshotDue,
-  type SnapshotPhase,
-  snapshotPhase,
-} from "./snapshot_schedule.ts";
+import { idFraction, snapshotDue, type SnapshotPhase, snapshotPhase } from "./snapshot_schedule.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { WaitRegistry } from "./wait.ts";
 import { ReadIndexBatcher } from "./read_index.ts";
@@ -168,7 +163,11 @@ export class RaftServer {
   /** Store images (local, or for a follower) are taken one at a time: the store allows one job. */
   #imageTail: Promise<unknown> = Promise.resolve();
   #snapshotPhase: SnapshotPhase;
-  /** Where this node's image rule falls (`SnapshotChain.wantsImage`). */
+  /**
+   * Lowers this node's image limits (`SnapshotChain.wantsImage`): every node reaches them at
+   * about the same index, and three images of 185 MB written at once put writes to a follower at
+   * p99 815 ms.
+   */
   #imageStagger: number;
 
   constructor(options: RaftServerOptions) {
@@ -185,7 +184,7 @@ export class RaftServer {
     this.#confState = options.confState;
     this.#chain = options.snapshotChain;
     this.#snapshotPhase = snapshotPhase(options.id, options.snapshotCount);
-    this.#imageStagger = imageStagger(options.id);
+    this.#imageStagger = idFraction(options.id);
     const { hardState } = options.storage.initialState();
     this.#term = hardState.term;
     this.#commitIndex = hardState.commit;

@@ -57,7 +57,7 @@ export class SnapshotChain {
    * True when the next snapshot should be a new image rather than a change set: once the chain
    * holds as many bytes the store no longer has (keys overwritten or deleted since) as the store
    * itself, so a restart reads at most twice the store, or after `CHANGE_SETS_MAX` change sets.
-   * A node's `stagger` (0 to 1, `imageStagger` of its id) lowers both limits, the change sets by up
+   * A node's `stagger` (0 to 1, `idFraction` of its id) lowers both limits, the change sets by up
    * to a half and the bytes by up to a quarter, so that the nodes write their images at different
    * indexes rather than all at once.
    */

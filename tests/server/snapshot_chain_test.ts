@@ -11,7 +11,7 @@ import {
   SnapshotChain,
 } from "../../server/snapshot_chain.ts";
 import { encodeSnapshotData } from "../../server/snapshot_data.ts";
-import { imageStagger } from "../../server/snapshot_schedule.ts";
+import { idFraction } from "../../server/snapshot_schedule.ts";
 
 const logs: string[] = [];
 const logger = {
@@ -92,7 +92,7 @@ Deno.test("chain: a node's stagger takes its image sooner, never later, and ids 
   assert.throws(() => bytes.wantsImage(1000, -0.1), RangeError);
   // Ids 1 to 5 get change-set limits at least 3 apart.
   const limits = [1, 2, 3, 4, 5].map((id) =>
-    CHANGE_SETS_MAX - Math.floor(imageStagger(id) * CHANGE_SETS_MAX / 2)
+    CHANGE_SETS_MAX - Math.floor(idFraction(id) * CHANGE_SETS_MAX / 2)
   ).sort((a, b) => a - b);
   for (let i = 1; i < limits.length; i++) assert.ok(limits[i]! - limits[i - 1]! >= 3, `${limits}`);
 });
