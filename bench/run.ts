@@ -41,7 +41,7 @@ import {
 } from "./report.ts";
 import { snapshotDue, snapshotPhase } from "../server/snapshot_schedule.ts";
 import { type BenchCluster, type NodeView } from "./system.ts";
-import { settle, syncDisks } from "./settle.ts";
+import { settle, SETTLE_DEFAULTS, syncDisks } from "./settle.ts";
 import { errorCount, errorDetail, opsPerSecond, runWrk, type WrkRun } from "./wrk.ts";
 
 /** --scale: seconds without load between the two memory readings. */
@@ -527,8 +527,10 @@ async function runPoints(
 function settleNote(waitsMs: number[], restless: number): string {
   const sorted = [...waitsMs].sort((a, b) => a - b);
   const s = (ms: number) => (ms / 1000).toFixed(1);
-  return `before each point: \`sync\`, then until each cluster's servers used under 15% of one ` +
-    `core for 2 × 0.4 s (at most 15 s): waited ${s(sorted[0]!)}–${s(sorted.at(-1)!)} s, median ` +
+  const d = SETTLE_DEFAULTS;
+  return `before each point: \`sync\`, then until each cluster's servers used under ` +
+    `${d.busyShareMax * 100}% of one core for ${d.quietWindows} × ${s(d.windowMs)} s ` +
+    `(at most ${d.maxMs / 1000} s): waited ${s(sorted[0]!)}–${s(sorted.at(-1)!)} s, median ` +
     `${s(sorted[Math.floor(sorted.length / 2)]!)} s` +
     (restless > 0 ? `; ${restless} point(s) measured without quiet` : "");
 }
