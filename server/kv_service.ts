@@ -106,6 +106,8 @@ export class RaftKvService implements KvService {
 
   async range(prefix: Uint8Array, limit: number, options: ReadOptions): Promise<KvRangeResult> {
     await this.#readBarrier(options);
+    // The keys added since the last range are sorted in first, beside the loop.
+    await this.#raft.store.sortKeysAsync();
     const { items, more } = this.#raft.store.range(prefix, limit);
     return { revision: this.#raft.appliedIndex, items, more };
   }

@@ -644,11 +644,17 @@ export class RaftServer {
   prepareSnapshot(message: Message): Promise<Message> {
     // After any image in progress: the store encodes one at a time.
     return this.#withImageJob(async () => {
+      await this.store.sortKeysAsync();
       const index = this.#appliedIndex;
       const metadata = { index, term: this.#storage.term(index), confState: this.#confState };
       const prefix = snapshotDataPrefix(this.members);
       // Copy-on-write from here on: entries go on being applied while the image is encoded.
-      const { data } = await this.store.snapshotAsync({ headroom: prefix.length });
+      const { data, index: imageIndex } = await this.store.snapshotAsync({
+        headroom: prefix.length,
+      });
+      if (imageIndex !== index) {
+        throw new Error(`the image is at index ${imageIndex}, the snapshot at ${index}`);
+      }
       data.set(prefix, 0);
       return { ...message, snapshot: { metadata, data } };
     });
@@ -725,6 +731,7 @@ export class RaftServer {
    * whole in memory; at a million keys it would be hundreds of MB.
    */
   async #saveImage(): Promise<ChainLink> {
+    await this.store.sortKeysAsync();
     const job = this.store.beginSnapshot({ resetChanges: true });
     try {
       if (job.index !== this.#appliedIndex) {

@@ -3,6 +3,7 @@ import { type KvCommand, KvStore } from "../../kv/mod.ts";
 
 const enc = new TextEncoder();
 const b = (s: string) => enc.encode(s);
+const dec = (u: Uint8Array) => new TextDecoder().decode(u);
 
 /** A small seeded generator (mulberry32): the same seed gives the same ops. */
 function rng(seed: number): (n: number) => number {
@@ -312,4 +313,36 @@ Deno.test("snapshot job chunks: stopping early aborts the job; chunks after step
   assert.throws(() => stepped.chunks(1024).next(), /into chunks or into one buffer/);
   stepped.abort();
   assert.throws(() => s.beginSnapshot().chunks(27).next(), RangeError);
+});
+
+Deno.test("sortKeysAsync: timers run while 60k added keys are sorted in; calls join; ranges stay right", async () => {
+  const s = new KvStore();
+  const value = b("v");
+  let index = 0;
+  for (let i = 0; i < 1000; i++) s.apply(++index, put(`a/${i}`, "v"));
+  s.range(b(""), 1); // Sorts the first keys in.
+  for (let i = 0; i < 60_000; i++) {
+    s.apply(++index, { requestId: "", op: "put", key: b(`key/${(i * 7919) % 60_000}`), value });
+  }
+  let ticks = 0;
+  const timer = setInterval(() => {
+    ticks++;
+    s.apply(++index, put(`key/new/${ticks}`, "n"));
+    s.apply(++index, { requestId: "", op: "delete", key: b(`key/${ticks}`) });
+  }, 1);
+  try {
+    const first = s.sortKeysAsync({ sliceMs: 2 });
+    assert.equal(s.sortKeysAsync(), first, "a second call joins the running one");
+    await first;
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(ticks > 0, "no timer callback ran during sortKeysAsync");
+  const keys = s.range(b("key/"), 100_000).items.map((item) => dec(item.key));
+  const expected = [
+    ...[...Array(60_000).keys()].filter((i) => i < 1 || i > ticks).map((i) => `key/${i}`),
+    ...[...Array(ticks).keys()].map((i) => `key/new/${i + 1}`),
+  ].sort();
+  assert.deepEqual(keys, expected);
+  await s.sortKeysAsync(); // Nothing pending: ends at once.
 });

@@ -145,3 +145,56 @@ Deno.test("sorted keys: keys merged by a scan and keys still pending both delete
   assert.equal(s.size, n - Math.ceil(n / 3));
   assert.deepEqual(entries(s).map(([, v]) => v), [...Array(n).keys()].filter((i) => i % 3 !== 0));
 });
+
+Deno.test("sorted keys: flushSteps stays exact with adds, deletes, re-adds and scans between steps (seeded)", () => {
+  for (const seed of [1, 2, 3, 4]) {
+    let state = seed; // mulberry32
+    const rand = (n: number) => {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(state ^ (state >>> 15), state | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    const s = new SortedKeys<{ k: string; gen: number }>((v) => v.k);
+    const model = new Map<string, { k: string; gen: number }>();
+    const flip = (k: string, gen: number) => {
+      if (model.has(k)) {
+        assert.ok(s.delete(k));
+        model.delete(k);
+      } else {
+        const value = { k, gen };
+        s.add(value);
+        model.set(k, value);
+      }
+    };
+    // Some keys in chunks, then many pending: the steps list, sort and merge them in groups.
+    for (let i = 0; i < 3000; i++) flip(key(rand(30_000)), 0);
+    s.forEach(() => {});
+    for (let i = 0; i < 12_000; i++) flip(key(rand(30_000)), 1);
+    let steps = 0;
+    for (const _ of s.flushSteps()) {
+      steps++;
+      // Between steps: keys flip (a deleted key may come back with a new value), and now and
+      // then, once the merge is under way, a scan merges whatever is pending at once.
+      for (let j = rand(4); j > 0; j--) flip(key(rand(30_000)), 2 + steps);
+      if (steps > 8 && rand(8) === 0) s.forEach(() => {});
+      assert.equal(s.size, model.size, `seed ${seed}, step ${steps}`);
+    }
+    assert.ok(steps > 12, `only ${steps} steps`);
+    const expected = [...model.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    const got = entries(s);
+    assert.deepEqual(got.map(([k]) => k), expected.map(([k]) => k), `seed ${seed}`);
+    // The very values the map holds: a key added again merges with its newest value.
+    assert.ok(got.every(([k, v]) => v === model.get(k)), `seed ${seed}: a stale value`);
+  }
+});
+
+Deno.test("sorted keys: flushSteps merges into an empty map and past the last chunk", () => {
+  const s = new SortedKeys<number>(key);
+  for (let i = 9999; i >= 0; i--) s.add(i);
+  for (const _ of s.flushSteps());
+  assert.deepEqual(entries(s).map(([, v]) => v), [...Array(10_000).keys()]);
+  for (let i = 10_000; i < 15_000; i++) s.add(i);
+  for (const _ of s.flushSteps());
+  assert.deepEqual(entries(s).map(([, v]) => v), [...Array(15_000).keys()]);
+});
