@@ -14,17 +14,21 @@
  * writes/s. The cost is a restart about 0.9 s longer: restoring a million keys runs more full
  * collections.
  *
- * `--initial-old-space-size=128`: no full collection while the old generation is under 128 MB.
+ * `--initial-old-space-size=256`: no full collection while the old generation is under 256 MB.
  * With 30% alone, a leader holding 40 MB under write load ran one every second, each stopping it
  * for 8-14 ms, and those stops made the write tail: at 64 connections on fresh clusters
- * (2026-11-27 00:20, three alternating rounds) p99 was 26.3-30.3 ms with this floor against
- * 35.5-39.1 ms without it. V8 keeps it as a floor after every collection (a leader left with 51
- * MB next collected at 120 MB). Above about 100 MB live the 30% governs, so a node holding a
- * million keys is not affected; a node with little data holds up to about 128 MB of garbage.
+ * (2026-11-27 00:20, three alternating rounds) p99 was 26.3-30.3 ms with a floor of 128 MB against
+ * 35.5-39.1 ms without one. At 128 MB a leader taking 13,000 writes/s still collected every 2-3 s
+ * (it promotes about 20 MB/s), each time marking for 20-40 ms beside its work and stopping it for
+ * 3-9 ms. At 256 MB, writes at 64 connections after 10 s at 16 (three alternating rounds,
+ * 2026-11-27 10:27) had p99 13.3-14.8 ms against 19.0-35.8 ms, and the nodes held 280-370 MiB
+ * against 230-250 MiB. V8 keeps it as a floor after every collection. Above about 200 MB live
+ * the 30% governs, so a node holding a million keys is not affected; a node with little data
+ * holds up to about 256 MB of garbage.
  */
 export const V8_FLAGS: readonly string[] = [
   "--heap-growing-percent=30",
-  "--initial-old-space-size=128",
+  "--initial-old-space-size=256",
 ];
 
 /** `V8_FLAGS` as one `deno run` argument. */
