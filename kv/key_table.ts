@@ -95,20 +95,27 @@ export class KeyTable<T> {
 
   /** Removes the value stored under `key`; returns whether there was one. */
   delete(key: string): boolean {
+    return this.take(key) !== undefined;
+  }
+
+  /** Removes the value stored under `key` and returns it (undefined if there was none). */
+  take(key: string): T | undefined {
     const hash = this.#hash(key);
     const bucket = this.#buckets.get(hash);
-    if (bucket === undefined) return false;
+    if (bucket === undefined) return undefined;
+    let taken: T;
     if (!Array.isArray(bucket)) {
-      if (this.#keyOf(bucket) !== key) return false;
+      if (this.#keyOf(bucket) !== key) return undefined;
+      taken = bucket;
       this.#buckets.delete(hash);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
-      if (at === -1) return false;
-      bucket.splice(at, 1);
+      if (at === -1) return undefined;
+      taken = bucket.splice(at, 1)[0]!;
       if (bucket.length === 1) this.#buckets.set(hash, bucket[0]!);
     }
     this.#size--;
-    return true;
+    return taken;
   }
 
   /** Every value, in no particular order. */

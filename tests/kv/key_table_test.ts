@@ -8,7 +8,7 @@ interface Item {
 }
 
 for (const hashBits of [1, 3, 30]) {
-  Deno.test(`key table: agrees with a Map under random sets, adds and deletes (hashBits ${hashBits})`, () => {
+  Deno.test(`key table: agrees with a Map under random sets, adds, deletes and takes (hashBits ${hashBits})`, () => {
     for (const seed of [1, 2, 3]) {
       const next = mulberry32(seed); // A failing seed replays exactly.
       const table = new KeyTable<Item>((item) => item.key, { hashBits });
@@ -27,8 +27,13 @@ for (const hashBits of [1, 3, 30]) {
           const kept = reference.get(key) ?? item;
           assert.equal(table.getOrSet(item), kept, `seed ${seed} step ${step}`);
           reference.set(key, kept);
-        } else if (roll < 0.85) {
+        } else if (roll < 0.7) {
           assert.equal(table.delete(key), reference.delete(key), `seed ${seed} step ${step}`);
+        } else if (roll < 0.85) {
+          // take returns the very object stored, and removes it.
+          const stored = reference.get(key);
+          reference.delete(key);
+          assert.equal(table.take(key), stored, `seed ${seed} step ${step}`);
         } else {
           assert.equal(table.get(key), reference.get(key), `seed ${seed} step ${step}`);
           assert.equal(table.has(key), reference.has(key));

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { SortedKeys } from "../../kv/sorted_keys.ts";
+import { SortedKeys, sortStringsInSteps } from "../../kv/sorted_keys.ts";
+import { mulberry32 } from "../../raft/util.ts";
 
 function entries<T>(s: SortedKeys<T>, from = ""): [string, T][] {
   const out: [string, T][] = [];
@@ -148,13 +149,8 @@ Deno.test("sorted keys: keys merged by a scan and keys still pending both delete
 
 Deno.test("sorted keys: flushSteps stays exact with adds, deletes, re-adds and scans between steps (seeded)", () => {
   for (const seed of [1, 2, 3, 4]) {
-    let state = seed; // mulberry32
-    const rand = (n: number) => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = Math.imul(state ^ (state >>> 15), state | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) % n;
-    };
+    const next = mulberry32(seed); // A failing seed replays exactly.
+    const rand = (n: number) => Math.floor(next() * n);
     const s = new SortedKeys<{ k: string; gen: number }>((v) => v.k);
     const model = new Map<string, { k: string; gen: number }>();
     const flip = (k: string, gen: number) => {
@@ -197,4 +193,27 @@ Deno.test("sorted keys: flushSteps merges into an empty map and past the last ch
   for (let i = 10_000; i < 15_000; i++) s.add(i);
   for (const _ of s.flushSteps());
   assert.deepEqual(entries(s).map(([, v]) => v), [...Array(15_000).keys()]);
+});
+
+Deno.test("sorted keys: sortStringsInSteps sorts like Array.prototype.sort, equal keys and skew included", () => {
+  const next = mulberry32(7);
+  const random = Array.from({ length: 30_000 }, () => key(Math.floor(next() * 32_768)));
+  const cases: Record<string, string[]> = {
+    random,
+    ascending: random.slice().sort(),
+    descending: random.slice().sort().reverse(),
+    // One key in most places: a bucket far over its size goes to the merge sort.
+    "mostly equal": random.map((k, i) => (i % 10 === 0 ? k : "\u00ff")),
+    "all equal": Array(10_000).fill("a"),
+    small: random.slice(0, 100),
+    empty: [],
+  };
+  for (const [name, keys] of Object.entries(cases)) {
+    const steps = sortStringsInSteps(keys);
+    let result = steps.next();
+    let count = 0;
+    for (; !result.done; result = steps.next()) count++;
+    assert.deepEqual(result.value, keys.slice().sort(), name);
+    if (keys.length > 20_000) assert.ok(count > 10, `${name}: only ${count} steps`);
+  }
 });
