@@ -14,8 +14,9 @@
  *     is answered only once it is in the WAL of a majority of voters;
  *  7. every `snapshotCount` applied entries (at this node's phase: snapshot_schedule.ts), take a
  *     snapshot: the keys changed since the last one (at once), or now and then an image of the
- *     whole store (beside the loop; see snapshot_chain.ts); mark a finished one in the WAL,
- *     compact MemoryStorage, release WAL segments and snapshot files no chain needs;
+ *     whole store (beside the loop; see snapshot_chain.ts), which a busy node puts off until a
+ *     tick finds it idle; mark a finished one in the WAL, compact MemoryStorage, release WAL
+ *     segments and snapshot files no chain needs;
  *  8. `advance()`.
  *
  * A leader writes its WAL beside the loop instead (`#handleLeaderReady`): it applies a committed
@@ -55,6 +56,7 @@ import {
 } from "./snapshot_data.ts";
 import { type ChainLink, SnapshotChain } from "./snapshot_chain.ts";
 import { idFraction, snapshotDue, type SnapshotPhase, snapshotPhase } from "./snapshot_schedule.ts";
+import { IdleMeter } from "./idle_meter.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { WaitRegistry } from "./wait.ts";
 import { ReadIndexBatcher } from "./read_index.ts";
@@ -164,11 +166,13 @@ export class RaftServer {
   #imageTail: Promise<unknown> = Promise.resolve();
   #snapshotPhase: SnapshotPhase;
   /**
-   * Lowers this node's image limits (`SnapshotChain.wantsImage`): every node reaches them at
+   * Lowers this node's image limits (`SnapshotChain.imageNeed`): every node reaches them at
    * about the same index, and three images of 185 MB written at once put writes to a follower at
    * p99 815 ms.
    */
   #imageStagger: number;
+  /** When a node under load defers an image (`SnapshotChain.imageNeed`), it is taken once idle. */
+  #idleMeter = new IdleMeter();
 
   constructor(options: RaftServerOptions) {
     this.#options = options;
@@ -236,6 +240,8 @@ export class RaftServer {
       this.node.tick();
       this.#ticks++;
       this.#recheckWaits();
+      this.#idleMeter.sample();
+      if (this.#idleMeter.idle) this.#maybeStartIdleImage();
     }, this.#options.tickMs);
     this.#loop = this.#run().catch((error) => {
       // A failed WAL write or a broken invariant: the node cannot go on safely.
@@ -676,12 +682,26 @@ export class RaftServer {
   #maybeStartSnapshot(): void {
     if (this.#snapshotRunning || this.#snapshotSaved !== undefined) return;
     if (!snapshotDue(this.#snapshotIndex, this.#appliedIndex, this.#snapshotPhase)) return;
+    const tip = this.#chain.tip;
+    const image = tip === undefined || this.#imageNeeded ||
+      this.#chain.imageNeed(this.store.imageBytes, this.#imageStagger) === "now" ||
+      this.store.changedKeys > CHANGED_KEYS_MAX || tip.index !== this.#snapshotIndex;
+    this.#startSnapshot(image);
+  }
+
+  /** Takes the image that the chain put off until this node is idle, if there is one. */
+  #maybeStartIdleImage(): void {
+    if (this.#snapshotRunning || this.#snapshotSaved !== undefined || this.#stopped) return;
+    // Only past the last snapshot: an image at its index would be the same state again.
+    if (this.#appliedIndex <= this.#snapshotIndex) return;
+    if (this.#chain.imageNeed(this.store.imageBytes, this.#imageStagger) !== "when idle") return;
+    this.#startSnapshot(true);
+  }
+
+  #startSnapshot(image: boolean): void {
     this.#snapshotRunning = true;
     const started = performance.now();
     const tip = this.#chain.tip;
-    const image = tip === undefined || this.#imageNeeded ||
-      this.#chain.wantsImage(this.store.imageBytes, this.#imageStagger) ||
-      this.store.changedKeys > CHANGED_KEYS_MAX || tip.index !== this.#snapshotIndex;
     // A change set is captured here, synchronously, so that it ends at exactly this index.
     let changes: ChangeSetTaken | undefined;
     if (!image) {

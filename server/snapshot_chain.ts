@@ -7,11 +7,12 @@
  * time costs its full size (hundreds of MB at a million keys) every few seconds under load, and
  * that disk traffic competes with the WAL's fsyncs. A change set costs what was written since the
  * last snapshot. A new image is taken once the chain holds as many bytes the store no longer has
- * (overwritten or deleted since) as the store itself, or after `CHANGE_SETS_MAX` change sets (both
- * a little sooner on most nodes, so that they do not all write an image at once): that bounds
- * both the disk space and the work of a restart to twice the store. A store that only grows
- * is not rewritten whole every time it doubles: those images were most of the snapshot traffic
- * under a write load of new keys, and the tail of its write latency.
+ * (overwritten or deleted since) as the store itself, or after `CHANGE_SETS_MAX` change sets once
+ * the node is idle (twice as many if it never is), both a little sooner on most nodes so that they
+ * do not all write an image at once: that bounds both the disk space and the work of a restart to
+ * twice the store. A store that only grows is not rewritten whole every time it doubles: those
+ * images were most of the snapshot traffic under a write load of new keys, and the tail of its
+ * write latency.
  *
  * Each snapshot is one file of snap/ (named by index and term, CRC-checked), marked in the WAL
  * when complete; a change set names the snapshot it follows. A follower that needs a snapshot is
@@ -29,8 +30,11 @@ import {
   type SnapshotLink,
 } from "./snapshot_data.ts";
 
-/** Change sets after one image before the next image is taken. */
+/** Change sets after one image before the next image is taken once the node is idle. */
 export const CHANGE_SETS_MAX = 64;
+
+/** When a node should take its next image (`SnapshotChain.imageNeed`). */
+export type ImageNeed = "not yet" | "when idle" | "now";
 
 /** One snapshot of a chain. */
 export interface ChainLink extends SnapshotLink {
@@ -54,21 +58,26 @@ export class SnapshotChain {
   }
 
   /**
-   * True when the next snapshot should be a new image rather than a change set: once the chain
+   * Whether the next snapshot should be a new image rather than a change set. `now` once the chain
    * holds as many bytes the store no longer has (keys overwritten or deleted since) as the store
-   * itself, so a restart reads at most twice the store, or after `CHANGE_SETS_MAX` change sets.
-   * A node's `stagger` (0 to 1, `idFraction` of its id) lowers both limits, the change sets by up
-   * to a half and the bytes by up to a quarter, so that the nodes write their images at different
+   * itself, so a restart reads at most twice the store. After `CHANGE_SETS_MAX` change sets,
+   * `when idle`: an image costs a second or more of CPU at a few hundred thousand keys, and writes
+   * through a node taking one had p99 25-120 ms at 64 connections, so a node under load defers it
+   * to a moment it is idle (`RaftServer`), for up to as many change sets again (then `now`). A
+   * node's `stagger` (0 to 1, `idFraction` of its id) lowers the limits, the change sets by up to a
+   * half and the bytes by up to a quarter, so that the nodes write their images at different
    * indexes rather than all at once.
    */
-  wantsImage(storeBytes: number, stagger = 0): boolean {
+  imageNeed(storeBytes: number, stagger = 0): ImageNeed {
     if (!(stagger >= 0 && stagger < 1)) throw new RangeError(`stagger ${stagger} is not in [0, 1)`);
     const image = this.links[0];
-    if (image === undefined) return true;
+    if (image === undefined) return "now";
     const changeSets = this.links.length - 1;
     const chainBytes = this.links.reduce((sum, link) => sum + link.bytes, 0);
     const changeSetsMax = CHANGE_SETS_MAX - Math.floor(stagger * CHANGE_SETS_MAX / 2);
-    return changeSets >= changeSetsMax || chainBytes >= (2 - stagger / 2) * storeBytes;
+    if (chainBytes >= (2 - stagger / 2) * storeBytes) return "now";
+    if (changeSets >= 2 * changeSetsMax) return "now";
+    return changeSets >= changeSetsMax ? "when idle" : "not yet";
   }
 
   /** The chain after `link` is added: a new chain for an image, this one grown for a change set. */
@@ -93,7 +102,7 @@ export interface LoadedChain {
 }
 
 /** Links read back from a tip: more than this means a loop or a damaged directory. */
-const LINKS_READ_MAX = 4 * CHANGE_SETS_MAX;
+const LINKS_READ_MAX = 4 * CHANGE_SETS_MAX; // Twice the most a chain holds.
 /**
  * Chains are loaded while the node starts, before it serves: no one waits for the event loop, and
  * larger read slices (fewer yields and read calls) load hundreds of MB faster.

@@ -23,7 +23,7 @@ export function snapshotPhase(id: number, count: number): SnapshotPhase {
 
 /**
  * A fraction in [0, 1) set by the node's id: the golden ratio spreads any ids. It places the
- * node's snapshots (`snapshotPhase`) and lowers its image limits (`SnapshotChain.wantsImage`).
+ * node's snapshots (`snapshotPhase`) and lowers its image limits (`SnapshotChain.imageNeed`).
  */
 export function idFraction(id: number): number {
   return (id * 0.6180339887498949) % 1;

@@ -45,10 +45,10 @@ const changes = (index: number, bytes: number): ChainLink => ({
 
 Deno.test("chain: a change set follows the tip; an image starts a new chain", () => {
   const empty = new SnapshotChain();
-  assert.equal(empty.wantsImage(0), true);
+  assert.equal(empty.imageNeed(0), "now");
   assert.throws(() => empty.then(changes(5, 1)), /cannot follow nothing/);
   let chain = empty.then(image(10, 1000));
-  assert.equal(chain.wantsImage(1000), false);
+  assert.equal(chain.imageNeed(1000), "not yet");
   chain = chain.then(changes(20, 400)).then(changes(30, 500));
   assert.deepEqual(chain.links.map((l) => l.index), [10, 20, 30]);
   assert.throws(() => chain.then(changes(30, 1)), /cannot follow 30/);
@@ -56,40 +56,43 @@ Deno.test("chain: a change set follows the tip; an image starts a new chain", ()
   assert.throws(() => new SnapshotChain([changes(1, 1)]), /starts with an image/);
 });
 
-Deno.test("chain: a new image once the chain holds twice the store, or many change sets", () => {
+Deno.test("chain: a new image now once the chain holds twice the store", () => {
   // 1900 bytes in the chain: new keys only (the store grew to 1900), or overwrites of the image's.
   const chain = new SnapshotChain().then(image(10, 1000)).then(changes(20, 400))
     .then(changes(30, 500));
-  assert.equal(chain.wantsImage(1900), false, "new keys: the chain is the store");
-  assert.equal(chain.wantsImage(1000), false, "900 bytes overwritten beside a 1000-byte store");
-  assert.equal(chain.wantsImage(950), true, "950 bytes no longer in the store, as many as it has");
-  assert.equal(chain.then(changes(40, 100)).wantsImage(1000), true, "changes as big as the store");
+  assert.equal(chain.imageNeed(1900), "not yet", "new keys: the chain is the store");
+  assert.equal(chain.imageNeed(1000), "not yet", "900 bytes overwritten beside a 1000-byte store");
+  assert.equal(chain.imageNeed(950), "now", "950 bytes no longer in the store, as many as it has");
+  assert.equal(chain.then(changes(40, 100)).imageNeed(1000), "now", "changes as big as the store");
+});
+
+Deno.test("chain: after many change sets an image waits for an idle node, then no longer", () => {
   // Growth alone never calls for an image: the number of change sets does.
   let many = new SnapshotChain().then(image(1, 1e6));
-  for (let i = 0; i < CHANGE_SETS_MAX; i++) {
-    assert.equal(many.wantsImage(1e6 + i * 1e5), false);
+  const needAfter = new Map<number, string>();
+  for (let i = 0; i <= 2 * CHANGE_SETS_MAX; i++) {
+    needAfter.set(i, many.imageNeed(1e6 + i * 1e5));
     many = many.then(changes(2 + i, 1e5));
   }
-  assert.equal(
-    many.wantsImage(1e6 + CHANGE_SETS_MAX * 1e5),
-    true,
-    `${CHANGE_SETS_MAX} change sets`,
-  );
+  assert.equal(needAfter.get(CHANGE_SETS_MAX - 1), "not yet");
+  assert.equal(needAfter.get(CHANGE_SETS_MAX), "when idle", `${CHANGE_SETS_MAX} change sets`);
+  assert.equal(needAfter.get(2 * CHANGE_SETS_MAX - 1), "when idle");
+  assert.equal(needAfter.get(2 * CHANGE_SETS_MAX), "now", `${2 * CHANGE_SETS_MAX} change sets`);
 });
 
 Deno.test("chain: a node's stagger takes its image sooner, never later, and ids spread it", () => {
   // The change-set limit falls from 64 towards 32, the bytes limit from 2 towards 1.5 stores.
   let chain = new SnapshotChain().then(image(1, 1e6));
   for (let i = 0; i < 48; i++) chain = chain.then(changes(2 + i, 1e3));
-  assert.equal(chain.wantsImage(2e6, 0), false, "48 change sets, unstaggered");
-  assert.equal(chain.wantsImage(2e6, 0.5), true, "48 change sets, the limit at stagger 0.5");
-  assert.equal(chain.wantsImage(2e6, 0.49), false, "the limit is 49 just below 0.5");
+  assert.equal(chain.imageNeed(2e6, 0), "not yet", "48 change sets, unstaggered");
+  assert.equal(chain.imageNeed(2e6, 0.5), "when idle", "48 change sets, the limit at stagger 0.5");
+  assert.equal(chain.imageNeed(2e6, 0.49), "not yet", "the limit is 49 just below 0.5");
   const bytes = new SnapshotChain().then(image(1, 1000)).then(changes(2, 800)); // 1800 bytes
-  assert.equal(bytes.wantsImage(1000, 0), false);
-  assert.equal(bytes.wantsImage(1000, 0.4), true, "1.8 stores at a limit of 1.8");
-  assert.equal(bytes.wantsImage(1000, 0.3), false, "1.8 stores below a limit of 1.85");
-  assert.throws(() => bytes.wantsImage(1000, 1), RangeError);
-  assert.throws(() => bytes.wantsImage(1000, -0.1), RangeError);
+  assert.equal(bytes.imageNeed(1000, 0), "not yet");
+  assert.equal(bytes.imageNeed(1000, 0.4), "now", "1.8 stores at a limit of 1.8");
+  assert.equal(bytes.imageNeed(1000, 0.3), "not yet", "1.8 stores below a limit of 1.85");
+  assert.throws(() => bytes.imageNeed(1000, 1), RangeError);
+  assert.throws(() => bytes.imageNeed(1000, -0.1), RangeError);
   // Ids 1 to 5 get change-set limits at least 3 apart.
   const limits = [1, 2, 3, 4, 5].map((id) =>
     CHANGE_SETS_MAX - Math.floor(idFraction(id) * CHANGE_SETS_MAX / 2)
