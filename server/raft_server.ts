@@ -173,6 +173,11 @@ export class RaftServer {
   #imageStagger: number;
   /** When a node under load defers an image (`SnapshotChain.imageNeed`), it is taken once idle. */
   #idleMeter = new IdleMeter();
+  /**
+   * The loop is handling a Ready. Under a steady load a follower began a deferred image while
+   * another node's image held its WAL fsync: waiting on the disk, it had used under 10% of a core.
+   */
+  #inReady = false;
 
   constructor(options: RaftServerOptions) {
     this.#options = options;
@@ -241,7 +246,8 @@ export class RaftServer {
       this.#ticks++;
       this.#recheckWaits();
       this.#idleMeter.sample();
-      if (this.#idleMeter.idle) this.#maybeStartIdleImage();
+      // A loop inside a Ready may be waiting on its disk, which uses no CPU: not idle.
+      if (this.#idleMeter.idle && !this.#inReady) this.#maybeStartIdleImage();
     }, this.#options.tickMs);
     this.#loop = this.#run().catch((error) => {
       // A failed WAL write or a broken invariant: the node cannot go on safely.
@@ -298,7 +304,9 @@ export class RaftServer {
 
   async #run(): Promise<void> {
     for await (const ready of this.node.ready()) {
+      this.#inReady = true;
       await this.#handleReady(ready);
+      this.#inReady = false;
       this.node.advance();
       if (this.#stopped) break;
     }
