@@ -63,12 +63,11 @@ export class SnapshotChain {
    * itself, so a restart reads at most twice the store. After `CHANGE_SETS_MAX` change sets,
    * `when idle`: an image costs a second or more of CPU at a few hundred thousand keys, and writes
    * through a node taking one had p99 25-120 ms at 64 connections, so a node under load defers it
-   * to a moment it is idle (`RaftServer`), for up to a quarter more change sets, then `now` (as
-   * many again let a node under a steady load hold more keys unsorted, and loading a million keys
-   * the nodes peaked at 645-700 MiB, 1.98 GiB in all against etcd's 1.89). A
-   * node's `stagger` (0 to 1, `idFraction` of its id) lowers the limits, the change sets by up to a
-   * half and the bytes by up to a quarter, so that the nodes write their images at different
-   * indexes rather than all at once.
+   * to a moment it is idle (`RaftServer`), for up to a quarter more change sets, then `now` (a
+   * restart holds a chain's change sets in memory until it reaches the image). A node's `stagger`
+   * (0 to 1, `idFraction` of its id) lowers the limits, the change sets by up to a half and the
+   * bytes by up to a quarter, so that the nodes write their images at different indexes rather
+   * than all at once.
    */
   imageNeed(storeBytes: number, stagger = 0): ImageNeed {
     if (!(stagger >= 0 && stagger < 1)) throw new RangeError(`stagger ${stagger} is not in [0, 1)`);
