@@ -118,6 +118,25 @@ const SNAPSHOT_STEP_ITEMS = 128;
 const RESTORE_STEP_ITEMS = 1024;
 
 /**
+ * Runs `steps` to their end in slices of about `sliceMs`, with a macrotask turn (`setTimeout(0)`)
+ * between slices so that timers and I/O run. After each turn, `goOn` false stops it early.
+ */
+async function runInSlices(
+  steps: Iterator<unknown>,
+  sliceMs: number,
+  goOn: () => boolean,
+): Promise<void> {
+  for (;;) {
+    const sliceEnd = performance.now() + sliceMs;
+    let done = false;
+    while (!done && performance.now() < sliceEnd) done = steps.next().done === true;
+    if (done) return;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (!goOn()) return;
+  }
+}
+
+/**
  * Checks a snapshot image's header and CRC without decoding it (one native CRC pass): throws
  * `KvSnapshotCorruptError`. `restore` checks the rest.
  */
@@ -472,15 +491,8 @@ export class KvStore {
     const sorted = this.#sorted;
     const steps = sorted.flushSteps();
     try {
-      for (;;) {
-        const sliceEnd = performance.now() + sliceMs;
-        let done = false;
-        while (!done && performance.now() < sliceEnd) done = steps.next().done === true;
-        if (done) return;
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        // A restore replaced the index meanwhile: the new one has nothing pending.
-        if (this.#sorted !== sorted) return;
-      }
+      // A restore may replace the index meanwhile: the new one has nothing pending.
+      await runInSlices(steps, sliceMs, () => this.#sorted === sorted);
     } finally {
       steps.return();
     }
@@ -539,14 +551,10 @@ export class KvStore {
     const sliceMs = options?.sliceMs ?? SNAPSHOT_SLICE_MS_DEFAULT;
     const steps = this.#restoreSteps(data);
     const appliedIndex = this.#appliedIndex;
-    for (;;) {
-      const sliceEnd = performance.now() + sliceMs;
-      let done = false;
-      while (!done && performance.now() < sliceEnd) done = steps.next().done === true;
-      if (done) return;
-      await new Promise((resolve) => setTimeout(resolve, 0));
+    await runInSlices(steps, sliceMs, () => {
       assert(this.#appliedIndex === appliedIndex, "entries applied during restoreAsync");
-    }
+      return true;
+    });
   }
 
   /** The work of `restore`, yielding every RESTORE_STEP_ITEMS keys; the last step swaps. */
