@@ -174,8 +174,9 @@ export class RaftServer {
   /** When a node under load defers an image (`SnapshotChain.imageNeed`), it is taken once idle. */
   #idleMeter = new IdleMeter();
   /**
-   * The loop is handling a Ready. Under a steady load a follower began a deferred image while
-   * another node's image held its WAL fsync: waiting on the disk, it had used under 10% of a core.
+   * The loop is handling a Ready: it may be waiting on the disk, and then the node uses little CPU
+   * but is not idle. Loading a million keys, a follower began its deferred image half a second
+   * after another node began one, as if idle, most likely while its WAL fsync waited.
    */
   #inReady = false;
 
