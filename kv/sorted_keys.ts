@@ -294,8 +294,8 @@ function splitRun<T>(
  * Sorts `keys` (byte order, as binary strings) a step at a time, by sample sort: splitters taken
  * from an evenly spaced sample cut the keys into buckets of about `FLUSH_STEP_KEYS`, and each
  * bucket is sorted natively in one step. 400,000 keys took 167-186 ms, against 314-319 ms for a
- * merge sort of natively sorted runs, whose merges in JavaScript cost most. A bucket far over its size
- * (many equal keys) is merge sorted instead. Returns a new array; duplicates are kept.
+ * merge sort of natively sorted runs, whose merges in JavaScript cost most. A bucket far over its
+ * size (many equal keys) is merge sorted instead. Returns a new array; duplicates are kept.
  */
 export function* sortStringsInSteps(keys: readonly string[]): Generator<void, string[], undefined> {
   // The default sort compares UTF-16 code units: for binary strings, byte order.
