@@ -13,16 +13,29 @@
  * touches no string), and a bucket holds its one value or, on a collision, an array of them. The
  * hash is seeded per table, which makes colliding keys harder to aim at; FNV-1a is not a keyed
  * hash, so that is no guarantee, and nothing bounds a bucket's length.
+ *
+ * The buckets are spread over `SHARDS` maps by the hash's low bits. A `Map` grows by copying
+ * itself into one twice its size, in one step, so one map of the store's keys stopped the loop for
+ * O(keys): in the bench every node of a cluster under write load stopped for 145-176 ms as its
+ * store passed 524,288 keys (2026-11-27). `bench/key_table_growth.ts`, same day: the longest of
+ * 1.1M puts took 68-80 ms with one map (at 1,048,577), 3-9 ms here, in the same total time. More
+ * shards would cut it further, but with 256, puts applied to a store in bursts took 0.65-0.88 ms
+ * per 200 at the median against 0.54-0.56 with one map (16: 0.56-0.72 against 0.61-0.67),
+ * probably because small tables stay under V8's large-object size (128 KiB) and the scavenger
+ * copies each new one as it grows. Sharding also lifts a `Map`'s limit of 2^24 entries.
  */
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
 const HASH_BITS_MAX = 30;
+/** Maps the buckets are spread over: a power of two, as a shard is picked by the hash's low bits. */
+const SHARDS = 16;
 
 export class KeyTable<T> {
   readonly #keyOf: (value: T) => string;
   readonly #seed: number;
   readonly #mask: number;
-  #buckets = new Map<number, T | T[]>();
+  /** Bucket maps by the hash's low bits, each made when its first value arrives. */
+  #shards: (Map<number, T | T[]> | undefined)[] = new Array(SHARDS).fill(undefined);
   #size = 0;
 
   /**
@@ -44,7 +57,8 @@ export class KeyTable<T> {
   }
 
   get(key: string): T | undefined {
-    const bucket = this.#buckets.get(this.#hash(key));
+    const hash = this.#hash(key);
+    const bucket = this.#shards[hash & (SHARDS - 1)]?.get(hash);
     if (bucket === undefined) return undefined;
     if (!Array.isArray(bucket)) return this.#keyOf(bucket) === key ? bucket : undefined;
     for (const value of bucket) if (this.#keyOf(value) === key) return value;
@@ -71,15 +85,16 @@ export class KeyTable<T> {
     if (Array.isArray(value)) throw new TypeError("Cannot store an array in a KeyTable");
     const key = this.#keyOf(value);
     const hash = this.#hash(key);
-    const bucket = this.#buckets.get(hash);
+    const buckets = this.#shards[hash & (SHARDS - 1)] ??= new Map();
+    const bucket = buckets.get(hash);
     if (bucket === undefined) {
-      this.#buckets.set(hash, value);
+      buckets.set(hash, value);
     } else if (!Array.isArray(bucket)) {
       if (this.#keyOf(bucket) === key) {
-        if (replace) this.#buckets.set(hash, value);
+        if (replace) buckets.set(hash, value);
         return bucket;
       }
-      this.#buckets.set(hash, [bucket, value]);
+      buckets.set(hash, [bucket, value]);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
       if (at !== -1) {
@@ -101,18 +116,19 @@ export class KeyTable<T> {
   /** Removes the value stored under `key` and returns it (undefined if there was none). */
   take(key: string): T | undefined {
     const hash = this.#hash(key);
-    const bucket = this.#buckets.get(hash);
-    if (bucket === undefined) return undefined;
+    const buckets = this.#shards[hash & (SHARDS - 1)];
+    const bucket = buckets?.get(hash);
+    if (buckets === undefined || bucket === undefined) return undefined;
     let taken: T;
     if (!Array.isArray(bucket)) {
       if (this.#keyOf(bucket) !== key) return undefined;
       taken = bucket;
-      this.#buckets.delete(hash);
+      buckets.delete(hash);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
       if (at === -1) return undefined;
       taken = bucket.splice(at, 1)[0]!;
-      if (bucket.length === 1) this.#buckets.set(hash, bucket[0]!);
+      if (bucket.length === 1) buckets.set(hash, bucket[0]!);
     }
     this.#size--;
     return taken;
@@ -120,14 +136,17 @@ export class KeyTable<T> {
 
   /** Every value, in no particular order. */
   *values(): IterableIterator<T> {
-    for (const bucket of this.#buckets.values()) {
-      if (Array.isArray(bucket)) yield* bucket;
-      else yield bucket;
+    for (const buckets of this.#shards) {
+      if (buckets === undefined) continue;
+      for (const bucket of buckets.values()) {
+        if (Array.isArray(bucket)) yield* bucket;
+        else yield bucket;
+      }
     }
   }
 
   clear(): void {
-    this.#buckets.clear();
+    this.#shards.fill(undefined);
     this.#size = 0;
   }
 

@@ -45,6 +45,8 @@ for (const hashBits of [1, 3, 30]) {
       table.clear();
       assert.equal(table.size, 0);
       assert.equal(table.get(values[0]!.key), undefined);
+      assert.equal(table.set(values[0]!), true, "a cleared table takes values again");
+      assert.equal(table.get(values[0]!.key), values[0]);
     }
   });
 }
