@@ -14,28 +14,23 @@
  * hash is seeded per table, which makes colliding keys harder to aim at; FNV-1a is not a keyed
  * hash, so that is no guarantee, and nothing bounds a bucket's length.
  *
- * The buckets are spread over `SHARDS` maps by the hash's low bits. A `Map` grows by copying
- * itself into one twice its size, in one step, so one map of the store's keys stopped the loop for
- * O(keys): in the bench every node of a cluster under write load stopped for 145-176 ms as its
- * store passed 524,288 keys (2026-11-27). `bench/key_table_growth.ts`, same day: the longest of
- * 1.1M puts took 68-80 ms with one map (at 1,048,577), 3-9 ms here, in the same total time. More
- * shards would cut it further, but with 256, puts applied to a store in bursts took 0.65-0.88 ms
- * per 200 at the median against 0.54-0.56 with one map (16: 0.56-0.72 against 0.61-0.67),
- * probably because small tables stay under V8's large-object size (128 KiB) and the scavenger
- * copies each new one as it grows. Sharding also lifts a `Map`'s limit of 2^24 entries.
+ * Known cost: a `Map` grows by copying itself whole, in one step. Alone, the put that took one to
+ * 1,048,577 keys took 68-80 ms; in the bench every node of a cluster under write load stopped for
+ * 145-176 ms as its store passed 524,288 (2026-11-27). Spreading the buckets over 16 maps cut the
+ * longest put to 3-9 ms in the same total time, but in four alternating rounds of the bench's
+ * writes (raftkv alone) it cost the writes through a follower at 256 connections 7% of their
+ * throughput and half again of their p99 (85-121 against 59-79 ms), for a reason not found (its
+ * young collections on the nodes not written to took twice as long). So it is one map.
  */
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
 const HASH_BITS_MAX = 30;
-/** Maps the buckets are spread over: a power of two, as a shard is picked by the hash's low bits. */
-const SHARDS = 16;
 
 export class KeyTable<T> {
   readonly #keyOf: (value: T) => string;
   readonly #seed: number;
   readonly #mask: number;
-  /** Bucket maps by the hash's low bits, each made when its first value arrives. */
-  #shards: (Map<number, T | T[]> | undefined)[] = new Array(SHARDS).fill(undefined);
+  #buckets = new Map<number, T | T[]>();
   #size = 0;
 
   /**
@@ -57,8 +52,7 @@ export class KeyTable<T> {
   }
 
   get(key: string): T | undefined {
-    const hash = this.#hash(key);
-    const bucket = this.#shards[hash & (SHARDS - 1)]?.get(hash);
+    const bucket = this.#buckets.get(this.#hash(key));
     if (bucket === undefined) return undefined;
     if (!Array.isArray(bucket)) return this.#keyOf(bucket) === key ? bucket : undefined;
     for (const value of bucket) if (this.#keyOf(value) === key) return value;
@@ -85,16 +79,15 @@ export class KeyTable<T> {
     if (Array.isArray(value)) throw new TypeError("Cannot store an array in a KeyTable");
     const key = this.#keyOf(value);
     const hash = this.#hash(key);
-    const buckets = this.#shards[hash & (SHARDS - 1)] ??= new Map();
-    const bucket = buckets.get(hash);
+    const bucket = this.#buckets.get(hash);
     if (bucket === undefined) {
-      buckets.set(hash, value);
+      this.#buckets.set(hash, value);
     } else if (!Array.isArray(bucket)) {
       if (this.#keyOf(bucket) === key) {
-        if (replace) buckets.set(hash, value);
+        if (replace) this.#buckets.set(hash, value);
         return bucket;
       }
-      buckets.set(hash, [bucket, value]);
+      this.#buckets.set(hash, [bucket, value]);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
       if (at !== -1) {
@@ -116,19 +109,18 @@ export class KeyTable<T> {
   /** Removes the value stored under `key` and returns it (undefined if there was none). */
   take(key: string): T | undefined {
     const hash = this.#hash(key);
-    const buckets = this.#shards[hash & (SHARDS - 1)];
-    const bucket = buckets?.get(hash);
-    if (buckets === undefined || bucket === undefined) return undefined;
+    const bucket = this.#buckets.get(hash);
+    if (bucket === undefined) return undefined;
     let taken: T;
     if (!Array.isArray(bucket)) {
       if (this.#keyOf(bucket) !== key) return undefined;
       taken = bucket;
-      buckets.delete(hash);
+      this.#buckets.delete(hash);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
       if (at === -1) return undefined;
       taken = bucket.splice(at, 1)[0]!;
-      if (bucket.length === 1) buckets.set(hash, bucket[0]!);
+      if (bucket.length === 1) this.#buckets.set(hash, bucket[0]!);
     }
     this.#size--;
     return taken;
@@ -136,17 +128,14 @@ export class KeyTable<T> {
 
   /** Every value, in no particular order. */
   *values(): IterableIterator<T> {
-    for (const buckets of this.#shards) {
-      if (buckets === undefined) continue;
-      for (const bucket of buckets.values()) {
-        if (Array.isArray(bucket)) yield* bucket;
-        else yield bucket;
-      }
+    for (const bucket of this.#buckets.values()) {
+      if (Array.isArray(bucket)) yield* bucket;
+      else yield bucket;
     }
   }
 
   clear(): void {
-    this.#shards.fill(undefined);
+    this.#buckets.clear();
     this.#size = 0;
   }
 
