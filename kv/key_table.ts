@@ -25,6 +25,10 @@
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
 const HASH_BITS_MAX = 30;
+/** `growAhead` acts on maps of at least this many buckets: smaller ones grow in a few ms. */
+const GROW_AHEAD_BUCKETS_MIN = 2 ** 16;
+/** `growAhead` acts once the map is this full (of the capacity it is taken to have). */
+const GROW_AHEAD_FILL = 0.75;
 
 export class KeyTable<T> {
   readonly #keyOf: (value: T) => string;
@@ -32,6 +36,8 @@ export class KeyTable<T> {
   readonly #mask: number;
   #buckets = new Map<number, T | T[]>();
   #size = 0;
+  /** The capacity `growAhead` last made the map grow to (0: never). */
+  #grownTo = 0;
 
   /**
    * `keyOf` gives a stored value's key; values must not be arrays. `hashBits` (1 to 30, default
@@ -137,6 +143,30 @@ export class KeyTable<T> {
   clear(): void {
     this.#buckets.clear();
     this.#size = 0;
+    this.#grownTo = 0;
+  }
+
+  /**
+   * For a caller with nothing else to do: if the map would soon have to grow (it holds 3/4 of the
+   * capacity it is taken to have), makes it grow now, by adding filler buckets up to that
+   * capacity and removing them. True if it did. Contents are unchanged.
+   *
+   * The capacity is inferred, not read: V8 doubles a `Map`'s table when it is full and halves it
+   * when under a quarter is used, so a map that mostly grows has the least power of two that
+   * holds it. Were V8 to change that, this would cost time at idle and gain nothing.
+   */
+  growAhead(): boolean {
+    const buckets = this.#buckets.size;
+    if (buckets < this.#grownTo / 4) this.#grownTo = 0; // V8 has shrunk it since.
+    const capacity = Math.max(2 ** Math.ceil(Math.log2(buckets)), this.#grownTo);
+    if (buckets < GROW_AHEAD_BUCKETS_MIN || buckets < capacity * GROW_AHEAD_FILL) return false;
+    // Hashes are never negative: filler keys cannot meet a real bucket.
+    const fillers = capacity - buckets + 1;
+    const filler = undefined as unknown as T;
+    for (let i = 1; i <= fillers; i++) this.#buckets.set(-i, filler);
+    for (let i = 1; i <= fillers; i++) this.#buckets.delete(-i);
+    this.#grownTo = capacity * 2;
+    return true;
   }
 
   /** FNV-1a over the chars (bytes) of `key`, from the table's seed. */
