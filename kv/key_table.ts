@@ -17,12 +17,12 @@
  * Known cost: a `Map` grows by copying itself whole, in one step. Alone, the put that took one to
  * 1,048,577 keys took 68-80 ms; in the bench, in a build with a loop-lag probe and `--trace-gc`,
  * every node of a cluster under write load stopped for 145-176 ms as its store passed 524,288
- * (2026-11-27). Spreading the buckets over 16 maps cut the
- * longest put to 3-9 ms in the same total time, but in four alternating rounds of the bench's
- * writes (raftkv alone) it cost the writes through a follower at 256 connections 7% of their
- * throughput and half again of their p99 (85-121 against 59-79 ms), for a reason not found (its
- * young collections on the nodes not written to took twice as long). So it is one map, and a
- * node makes it grow while idle instead (`growAhead`).
+ * (2026-11-27). Spreading the buckets over 16 maps cut the longest put to 3-9 ms in the same
+ * total time, but in four alternating rounds of the bench's writes (raftkv alone) it cost the
+ * writes through a follower at 256 connections 7% of their throughput and half again of their p99
+ * (85-121 against 59-79 ms), for a reason not found (its young collections on the nodes not
+ * written to took twice as long). So it is one map, and a node makes it grow while idle instead
+ * (`growAhead`).
  */
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
