@@ -17,20 +17,20 @@
  * Known cost: a `Map` grows by copying itself whole, in one step. Alone, the put that took one to
  * 1,048,577 keys took 68-80 ms; in the bench, in a build with a loop-lag probe and `--trace-gc`,
  * every node of a cluster under write load stopped for 145-176 ms as its store passed 524,288
- * (2026-11-27). Spreading the buckets over 16 maps cut the longest put to 3-9 ms in the same
- * total time, but in four alternating rounds of the bench's writes (raftkv alone) it cost the
- * writes through a follower at 256 connections 7% of their throughput and half again of their p99
- * (85-121 against 59-79 ms), for a reason not found (its young collections on the nodes not
- * written to took twice as long). So it is one map, and a node makes it grow while idle instead
- * (`growAhead`).
+ * (2026-11-27). Two ways out were tried and dropped. Spreading the buckets over 16 maps cut the
+ * longest put to 3-9 ms in the same total time, but in four alternating rounds of the bench's
+ * writes (raftkv alone) it cost the writes through a follower at 256 connections 7% of their
+ * throughput and half again of their p99 (85-121 against 59-79 ms), for a reason not found (its
+ * young collections on the nodes not written to took twice as long). Growing the map ahead of
+ * need while the node was idle (filler buckets up to its capacity once 3/4 full) took 77-495 ms a
+ * time, fired during a load on both followers at the same moment (465 and 495 ms at 949,000
+ * keys), and, doubling the tables from 786,432 keys on, left a node loaded with a million keys at
+ * a peak of 670-771 MiB against 645-707 MiB before (`deno task bench --scale`, one run each). So
+ * it is one map, grown when it fills.
  */
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
 const HASH_BITS_MAX = 30;
-/** `growAhead` acts on maps of at least this many buckets: smaller ones grow in a few ms. */
-const GROW_AHEAD_BUCKETS_MIN = 2 ** 16;
-/** `growAhead` acts once the map is this full (of the capacity it is taken to have). */
-const GROW_AHEAD_FILL = 0.75;
 
 export class KeyTable<T> {
   readonly #keyOf: (value: T) => string;
@@ -38,8 +38,6 @@ export class KeyTable<T> {
   readonly #mask: number;
   #buckets = new Map<number, T | T[]>();
   #size = 0;
-  /** The capacity `growAhead` last made the map grow to (0: never). */
-  #grownTo = 0;
 
   /**
    * `keyOf` gives a stored value's key; values must not be arrays. `hashBits` (1 to 30, default
@@ -145,30 +143,6 @@ export class KeyTable<T> {
   clear(): void {
     this.#buckets.clear();
     this.#size = 0;
-    this.#grownTo = 0;
-  }
-
-  /**
-   * For a caller with nothing else to do: if the map would soon have to grow (it holds 3/4 of the
-   * capacity it is taken to have), makes it grow now, by adding filler buckets up to that
-   * capacity and removing them. True if it did. Contents are unchanged.
-   *
-   * The capacity is inferred, not read: V8 doubles a `Map`'s table when it is full and halves it
-   * when under a quarter is used, so a map that mostly grows has the least power of two that
-   * holds it. Were V8 to change that, this would cost time at idle and gain nothing.
-   */
-  growAhead(): boolean {
-    const buckets = this.#buckets.size;
-    if (buckets < this.#grownTo / 4) this.#grownTo = 0; // V8 has shrunk it since.
-    const capacity = Math.max(2 ** Math.ceil(Math.log2(buckets)), this.#grownTo);
-    if (buckets < GROW_AHEAD_BUCKETS_MIN || buckets < capacity * GROW_AHEAD_FILL) return false;
-    // Hashes are never negative: filler keys cannot meet a real bucket.
-    const fillers = capacity - buckets + 1;
-    const filler = undefined as unknown as T;
-    for (let i = 1; i <= fillers; i++) this.#buckets.set(-i, filler);
-    for (let i = 1; i <= fillers; i++) this.#buckets.delete(-i);
-    this.#grownTo = capacity * 2;
-    return true;
   }
 
   /** FNV-1a over the chars (bytes) of `key`, from the table's seed. */

@@ -105,11 +105,6 @@ export class SortedKeys<T> {
     this.#pending.set(value);
   }
 
-  /** `KeyTable.growAhead` for the pending keys: for a caller with nothing else to do. */
-  growAhead(): boolean {
-    return this.#pending.growAhead();
-  }
-
   /** Inserts one key into the chunks now; returns false if it was there. */
   #insert(key: string, value: T): boolean {
     if (this.#keys.length === 0) {

@@ -476,18 +476,6 @@ export class KvStore {
   }
 
   /**
-   * For a node with nothing else to do: makes the key tables that will soon have to grow grow now
-   * (see `KeyTable.growAhead`), so that the put that would fill one does not stop the loop to copy
-   * it (see key_table.ts: up to 145-176 ms as a store passes 524,288 keys under load). True
-   * if one grew. Not while `sortKeysAsync` runs, which walks the pending keys.
-   */
-  growAhead(): boolean {
-    const grewMap = this.#map.growAhead();
-    const grewPending = this.#sorting === undefined && this.#sorted.growAhead();
-    return grewMap || grewPending;
-  }
-
-  /**
    * Merges the keys added since the last scan into the sorted index, in slices of about
    * `sliceMs` (default 5 ms) with a macrotask turn between them, so that the next scan (an image,
    * a range) does not stop the loop to do it: 380,000 keys took 417 ms in one go. The store may

@@ -248,10 +248,7 @@ export class RaftServer {
       this.#recheckWaits();
       this.#idleMeter.sample();
       // A loop inside a Ready may be waiting on its disk, which uses no CPU: not idle.
-      if (this.#idleMeter.idle && !this.#inReady) {
-        this.#maybeStartIdleImage();
-        this.#growStoreAhead();
-      }
+      if (this.#idleMeter.idle && !this.#inReady) this.#maybeStartIdleImage();
     }, this.#options.tickMs);
     this.#loop = this.#run().catch((error) => {
       // A failed WAL write or a broken invariant: the node cannot go on safely.
@@ -699,14 +696,6 @@ export class RaftServer {
       this.#chain.imageNeed(this.store.imageBytes, this.#imageStagger) === "now" ||
       this.store.changedKeys > CHANGED_KEYS_MAX || tip.index !== this.#snapshotIndex;
     this.#startSnapshot(image);
-  }
-
-  /** Grows the store's key tables while idle, rather than under load (`KvStore.growAhead`). */
-  #growStoreAhead(): void {
-    const started = performance.now();
-    if (!this.store.growAhead()) return;
-    const ms = (performance.now() - started).toFixed(0);
-    this.#log.info(`grew the key tables of ${this.store.size} keys ahead of need in ${ms} ms`);
   }
 
   /** Takes the image that the chain put off until this node is idle, if there is one. */

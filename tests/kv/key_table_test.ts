@@ -68,32 +68,3 @@ Deno.test("key table: refuses an array as a value, which a bucket of collisions 
   assert.throws(() => table.getOrSet(["k"]), /Cannot store an array/);
   assert.equal(table.size, 0);
 });
-
-Deno.test("key table: growAhead grows a map 3/4 full of its capacity, once, and changes nothing", () => {
-  const table = new KeyTable<Item>((item) => item.key);
-  const items: Item[] = [];
-  const add = (count: number) => {
-    for (let i = 0; i < count; i++) {
-      const item = { key: `k${items.length}`, n: items.length };
-      items.push(item);
-      table.set(item);
-    }
-  };
-  add(60_000);
-  assert.equal(table.growAhead(), false, "too small to be worth it");
-  add(10_000); // 70,000 of a 131,072 capacity: under 3/4.
-  assert.equal(table.growAhead(), false, "not yet 3/4 full");
-  add(30_000); // 100,000: over 3/4 of 131,072.
-  assert.equal(table.growAhead(), true);
-  assert.equal(table.growAhead(), false, "grown already, to 262,144");
-  assert.equal(table.size, items.length);
-  for (const item of items) assert.equal(table.get(item.key), item);
-  assert.equal([...table.values()].length, items.length, "no filler is left behind");
-  add(100_000); // 200,000: over 3/4 of 262,144.
-  assert.equal(table.growAhead(), true);
-  assert.equal(table.size, items.length);
-  for (const item of items) assert.equal(table.get(item.key), item);
-  table.clear();
-  add(100_000);
-  assert.equal(table.growAhead(), true, "clear() forgets the growth");
-});

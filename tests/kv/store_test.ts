@@ -296,24 +296,3 @@ Deno.test("store: every byte value survives put, get, range, snapshot and restor
   assert.deepEqual(items.map((i) => i.key), [all.slice(1), all.slice(128)]);
   assert.deepEqual(items.map((i) => i.value), [all, long]);
 });
-
-Deno.test("store: growAhead grows the key tables and leaves every key, range and snapshot as it was", async () => {
-  const count = 100_000; // Over 3/4 of 131,072, in the store's table and in the pending keys.
-  const fill = (s: KvStore) => {
-    for (let i = 0; i < count; i++) s.apply(i + 1, put(`k/${String(i).padStart(6, "0")}`, `v${i}`));
-  };
-  const s = new KvStore();
-  const reference = new KvStore();
-  fill(s);
-  fill(reference);
-  assert.equal(s.growAhead(), true);
-  assert.equal(s.growAhead(), false, "grown already");
-  assert.equal(s.size, count);
-  assert.equal(dec.decode(s.get(b("k/000000"))!.value), "v0");
-  assert.equal(dec.decode(s.get(b("k/099999"))!.value), "v99999");
-  const expected = Array.from({ length: 10 }, (_, i) => Array.from(b(`k/09999${i}`)));
-  assert.deepEqual(keysOf(s, b("k/09999"), 20), expected);
-  assert.deepEqual(s.snapshot(), reference.snapshot(), "the image is byte for byte the same");
-  await s.sortKeysAsync();
-  assert.equal(s.range(b("k/"), 100_000).items.length, count);
-});
