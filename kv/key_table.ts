@@ -14,19 +14,12 @@
  * hash is seeded per table, which makes colliding keys harder to aim at; FNV-1a is not a keyed
  * hash, so that is no guarantee, and nothing bounds a bucket's length.
  *
- * Known cost: a `Map` grows by copying itself whole, in one step. Alone, the put that took one to
- * 1,048,577 keys took 68-80 ms; in the bench, in a build with a loop-lag probe and `--trace-gc`,
- * every node of a cluster under write load stopped for 145-176 ms as its store passed 524,288
- * (2026-11-27). Two ways out were tried and dropped. Spreading the buckets over 16 maps cut the
- * longest put to 3-9 ms in the same total time, but in four alternating rounds of the bench's
- * writes (raftkv alone) it cost the writes through a follower at 256 connections 7% of their
- * throughput and half again of their p99 (85-121 against 59-79 ms), for a reason not found (its
- * young collections on the nodes not written to took twice as long). Growing the map ahead of
- * need while the node was idle (filler buckets up to its capacity once 3/4 full) took 77-495 ms a
- * time, fired during a load on both followers at the same moment (465 and 495 ms at 949,000
- * keys), and, doubling the tables from 786,432 keys on, left a node loaded with a million keys at
- * a peak of 670-771 MiB against 645-707 MiB before (`deno task bench --scale`, one run each). So
- * it is one map, grown when it fills.
+ * Known cost: a `Map` grows by copying itself whole, in one step: the put that takes it past
+ * 2^20 keys took 68-80 ms alone, and nodes under write load stopped for 145-176 ms at 2^19
+ * (2026-11-27). Sixteen maps cut that to 3-9 ms but made writes through a follower slower for a
+ * reason not found; growing the map ahead of need while idle stalled both followers at once under
+ * load and raised a node's peak memory. Both were reverted (the commits that reverted them,
+ * c4d782a and ef24ee7, give the figures), so it is one map, grown when it fills.
  */
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
