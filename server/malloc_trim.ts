@@ -4,7 +4,7 @@
  * V8 allocates ArrayBuffer contents (request bodies, peer frames, log entries compacted away)
  * with malloc, and frees them there when it collects. glibc keeps what was freed inside its arenas
  * and gives most of it back to the OS only on malloc_trim(3). At 1M keys, after a 30 s pause, the
- * three nodes held 1.59 GiB with this trim and 1.85 GiB without (README, "Measured"). The trim
+ * three nodes held 1.59 GiB with this trim and 1.85 GiB without (bench/history.md). The trim
  * runs on a worker thread, never on the event loop. Linux with glibc only; elsewhere, or without
  * --allow-ffi, it does nothing.
  */

@@ -9,7 +9,7 @@
  * from its collector's speed against the program's. A node under write load promotes garbage
  * steadily (log entries and request state that outlive a young collection), and at a million keys
  * (about 450 MB live) a leader's heap reached 830 MB in use between two full collections. Loading
- * 1M keys at 64 connections (15:10 and 15:04, README "Measured"), the three nodes peaked at
+ * 1M keys at 64 connections (15:10 and 15:04, bench/history.md), the three nodes peaked at
  * 717 / 632 / 602 MiB with the flag against 1,110 / 979 / 769 MiB without, at 6,999 against 7,028
  * writes/s. The cost is a restart about 0.9 s longer: restoring a million keys runs more full
  * collections.
