@@ -28,12 +28,13 @@
  *
  * `--max-semi-space-size=8`: young collections at most 8 MB apart, not V8's 32 MB here. A young
  * collection stops the node for as long as it takes to copy what survived it, and under write
- * load most of that is the keys just written: 2.9-4.3 MB a collection on a leader and a follower
- * at 32 MB, 6-9 ms a stop on the follower not written to, whose acknowledgements commit the
- * writes. At 8 MB they come four to six times as often and stop it for 2-3 ms. Writes at 64
- * connections through a follower of a store grown to 550,000 keys (2026-11-27 15:11, three
- * alternating rounds, `--trace-gc-nvp`): p99 16.9-22.4 ms against 20.2-53.7 ms, at 12,300-14,000
- * against 13,100-13,600 writes/s. At 4 MB: p99 21.5-21.9 ms at 10,800-12,200 writes/s.
+ * load most of that is the keys just written. At 32 MB, 2.9-4.3 MB survived each collection on
+ * the leader and on the follower not written to (whose acknowledgements commit the writes), and
+ * each stopped that follower for 6-9 ms. At 8 MB they come four to six times as often and stop
+ * it for 2-3 ms. Writes at 64 connections through a follower of a store grown to 550,000 keys
+ * (2026-11-27 15:11, three alternating rounds, `--trace-gc-nvp`): p99 16.9-22.4 ms against
+ * 20.2-53.7 ms, at 12,300-14,000 against 13,100-13,600 writes/s. At 4 MB: p99 21.5-21.9 ms at
+ * 10,800-12,200 writes/s.
  */
 export const V8_FLAGS: readonly string[] = [
   "--heap-growing-percent=30",
