@@ -27,7 +27,7 @@ import { COMMAND_VALUE_BYTES_MAX, KEY_BYTES_MAX } from "./command.ts";
 import { checkFrame } from "./framing.ts";
 import { KeyTable } from "./key_table.ts";
 import { writeBinary } from "./keys.ts";
-import { assert, setU64, type Slot, TWO_32 } from "./snapshot_job.ts";
+import { assert, setU64, TWO_32, type Version } from "./snapshot_job.ts";
 
 const MAGIC = 0x524b5643; // "RKVC"
 const VERSION = 1;
@@ -41,10 +41,10 @@ export class KvChangesCorruptError extends Error {
   override name = "KvChangesCorruptError";
 }
 
-/** One decoded change: `slot` undefined for a delete. */
+/** One change: `version` undefined for a delete. */
 export interface KeyChange {
   key: string;
-  slot: Slot | undefined;
+  version: Version | undefined;
 }
 
 export interface DecodedChanges {
@@ -54,20 +54,21 @@ export interface DecodedChanges {
 }
 
 /**
- * The changes from `fromIndex` to `toIndex`, captured from the store's live slots (undefined for
- * a deleted key): each key with a copy of its slot now, so that the store may go on changing
- * before they are encoded. Strings are immutable, so this copies pointers only.
+ * The changes from `fromIndex` to `toIndex`: each key with its version as of `toIndex`, copied
+ * out of the store (strings are immutable: pointers only), so that the store may go on changing
+ * before they are encoded.
  */
 export function captureChanges(
   fromIndex: number,
   toIndex: number,
-  live: Iterable<KeyChange>,
+  changes: KeyChange[],
 ): DecodedChanges {
   assert(fromIndex <= toIndex, `changes from ${fromIndex} to ${toIndex}`);
-  const changes: KeyChange[] = [];
-  for (const { key, slot } of live) {
-    assert(slot === undefined || slot.revision > fromIndex, `stale change at ${fromIndex}`);
-    changes.push({ key, slot: slot && { value: slot.value, revision: slot.revision } });
+  for (const { version } of changes) {
+    assert(
+      version === undefined || (version.revision > fromIndex && version.revision <= toIndex),
+      `change at revision ${version?.revision} outside (${fromIndex}, ${toIndex}]`,
+    );
   }
   return { fromIndex, toIndex, changes };
 }
@@ -104,8 +105,8 @@ function startEncoding(
   assert(Number.isSafeInteger(headroom) && headroom >= 0, `headroom ${headroom}`);
   const { fromIndex, toIndex, changes: items } = captured;
   let bytes = HEADER_BYTES + 4;
-  for (const { key, slot } of items) {
-    bytes += ITEM_HEADER_BYTES + key.length + (slot?.value.length ?? 0);
+  for (const { key, version } of items) {
+    bytes += ITEM_HEADER_BYTES + key.length + (version?.value.length ?? 0);
   }
   const framed = new Uint8Array(headroom + bytes);
   const out = framed.subarray(headroom);
@@ -120,14 +121,14 @@ function startEncoding(
   const step = (itemsMax: number): boolean => {
     const end = Math.min(items.length, next + itemsMax);
     for (; next < end; next++) {
-      const { key, slot } = items[next]!;
+      const { key, version } = items[next]!;
       view.setUint16(at, key.length);
-      out[at + 2] = slot === undefined ? KIND_DELETE : KIND_PUT;
-      setU64(view, at + 3, slot?.revision ?? 0);
-      view.setUint32(at + 11, slot?.value.length ?? 0);
+      out[at + 2] = version === undefined ? KIND_DELETE : KIND_PUT;
+      setU64(view, at + 3, version?.revision ?? 0);
+      view.setUint32(at + 11, version?.value.length ?? 0);
       at += ITEM_HEADER_BYTES;
       at += writeBinary(out, key, at);
-      if (slot !== undefined) at += writeBinary(out, slot.value, at);
+      if (version !== undefined) at += writeBinary(out, version.value, at);
     }
     if (next < items.length) return false;
     assert(at === bytes - 4, `change set wrote ${at} bytes of ${bytes - 4}`);
@@ -184,11 +185,11 @@ export function decodeChanges(data: Uint8Array): DecodedChanges {
     const key = buffer.toString("latin1", at, at + keyBytes);
     at += keyBytes;
     if (!seen.set(key)) fail(`key ${n} appears twice`);
-    const slot = kind === KIND_PUT
+    const version = kind === KIND_PUT
       ? { value: buffer.toString("latin1", at, at + valueBytes), revision }
       : undefined;
     at += valueBytes;
-    changes[n] = { key, slot };
+    changes[n] = { key, version };
   }
   if (at !== end) fail(`${end - at} bytes follow the last change`);
   return { fromIndex, toIndex, changes };

@@ -1,6 +1,8 @@
 /**
- * `KeyTable<T>`: a hash table from binary-string keys to values that know their key, for the
- * store's keys (a million of them and more).
+ * `KeyTable<T>`: a hash table from binary-string keys to values that know their key: the keys
+ * written since the last change set, those not yet merged into the sorted index, the keys of a
+ * change set being decoded. (The store's own index of every key is `SlotTable`, which holds
+ * integers in typed arrays instead: slot_table.ts.)
  *
  * Why not a `Map` or `Set` keyed by the strings: once V8 has hashed a string as a collection key,
  * that string lengthens the pause of every full garbage collection for as long as it lives, even
@@ -16,10 +18,11 @@
  *
  * Known cost: a `Map` grows by copying itself whole, in one step: the put that takes it past
  * 2^20 keys took 68-80 ms alone, and nodes under write load stopped for 145-176 ms at 2^19
- * (2026-11-27). Sixteen maps cut that to 3-9 ms but made writes through a follower slower for a
- * reason not found; growing the map ahead of need while idle stalled both followers at once under
- * load and raised a node's peak memory. Both were reverted (the commits that reverted them,
- * c4d782a and ef24ee7, give the figures), so it is one map, grown when it fills.
+ * (2026-11-27), when this table held every key of the store. Sixteen maps cut that to 3-9 ms but
+ * made writes through a follower slower for a reason not found; growing the map ahead of need
+ * while idle stalled both followers at once under load and raised a node's peak memory. Both
+ * were reverted (c4d782a and ef24ee7 give the figures). The tables left here hold thousands of
+ * keys between two snapshots, not millions.
  */
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
@@ -138,10 +141,14 @@ export class KeyTable<T> {
     this.#size = 0;
   }
 
-  /** FNV-1a over the chars (bytes) of `key`, from the table's seed. */
   #hash(key: string): number {
-    let h = 0x811c9dc5 ^ this.#seed;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    return (h ^ (h >>> 15)) & this.#mask;
+    return hashKey(key, this.#seed) & this.#mask;
   }
+}
+
+/** FNV-1a over the chars (bytes) of `key` from `seed`, its high bits folded in: an int32. */
+export function hashKey(key: string, seed: number): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h ^ (h >>> 15);
 }

@@ -4,10 +4,12 @@
  * than one step.
  *
  * Consistency, copy-on-write: `KvStore.beginSnapshot()` copies the sorted index's runs of keys and
- * slots (pointers only, O(n)) as of its `appliedIndex`, and the job encodes that frozen copy. A
- * key deleted or added later changes only the store's own runs, not the copy. A slot that is
- * overwritten later is mutated in place (the map and the index share it), so the store first
- * saves its old value and revision in the job's overlay. The revision tells which slots need it:
+ * slot numbers (O(n), no strings copied) as of its `appliedIndex`, and the job encodes that
+ * frozen copy, reading each slot's value and revision from the store's columns (slot_table.ts). A
+ * key deleted or added later changes only the store's own runs, not the copy, and the slot of a
+ * deleted key is not reused until the job ends (`SlotTable.hold`). A slot that is overwritten
+ * later changes in place, so the store first saves its old value and revision in the job's
+ * overlay. The revision tells which slots need it:
  *
  *   Invariant: a slot in the frozen copy has `revision <= index` until it is first overwritten,
  *   and `revision > index` after (every write sets the revision to its entry's index, which is
@@ -25,8 +27,8 @@
 import { crc32 } from "node:zlib";
 import { writeBinary } from "./keys.ts";
 
-/** What the store holds per key: the value as a binary string, and its revision. */
-export interface Slot {
+/** A key's value as a binary string, with its revision: a version saved or sent elsewhere. */
+export interface Version {
   value: string;
   revision: number;
 }
@@ -51,9 +53,12 @@ export function setU64(view: DataView, at: number, n: number): void {
 export interface SnapshotJobInit {
   /** The applied index the state is as of. */
   index: number;
-  /** Sorted runs of keys and their slots, which nothing splices while the job runs. */
+  /** Sorted runs of keys and their slot numbers, which nothing splices while the job runs. */
   keys: readonly (readonly string[])[];
-  slots: readonly (readonly Slot[])[];
+  slots: readonly (readonly number[])[];
+  /** The store's columns, by slot number: what each slot holds now. */
+  values: readonly string[];
+  revisions: readonly number[];
   /** The number of keys in the runs. */
   count: number;
   /** The encoded size, CRC included. */
@@ -61,7 +66,7 @@ export interface SnapshotJobInit {
   /** Bytes left free before the snapshot in its buffer, for the caller's header (default 0). */
   headroom?: number;
   /** Old {value, revision} of slots overwritten since `index`, filled by the store. */
-  overlay: Map<Slot, Slot>;
+  overlay: Map<number, Version>;
   /** Called once when the job completes or is aborted: the store stops filling the overlay. */
   detach: () => void;
 }
@@ -76,11 +81,13 @@ export class KvSnapshotJob {
   /** The store's applied index at begin: the snapshot is the state as of this index. */
   readonly index: number;
   #keys: readonly (readonly string[])[];
-  #slots: readonly (readonly Slot[])[];
+  #slots: readonly (readonly number[])[];
+  #values: readonly string[];
+  #revisions: readonly number[];
   #count: number;
   #totalBytes: number;
   #headroom: number;
-  #overlay: Map<Slot, Slot>;
+  #overlay: Map<number, Version>;
   #detach: (() => void) | undefined;
   #state: JobState = "running";
   /** Where bytes are encoded: the whole snapshot, or the current chunk (`chunks()`). */
@@ -106,6 +113,8 @@ export class KvSnapshotJob {
     this.index = init.index;
     this.#keys = init.keys;
     this.#slots = init.slots;
+    this.#values = init.values;
+    this.#revisions = init.revisions;
     this.#count = init.count;
     this.#totalBytes = init.totalBytes;
     this.#headroom = init.headroom ?? 0;
@@ -146,6 +155,8 @@ export class KvSnapshotJob {
     let view = this.#view!;
     const index = this.index;
     const overlay = this.#overlay;
+    const values = this.#values;
+    const revisions = this.#revisions;
     const runs = this.#keys.length;
     // Items end 4 bytes before the buffer's end, which keeps room for the CRC.
     let itemsEnd = out.length - 4;
@@ -162,15 +173,16 @@ export class KvSnapshotJob {
       const end = Math.min(keys.length, start + left);
       for (; i < end; i++) {
         const key = keys[i]!;
-        let slot = slots[i]!;
-        if (slot.revision > index) {
+        const slot = slots[i]!;
+        let revision = revisions[slot]!;
+        let value = values[slot]!;
+        if (revision > index) {
           // Overwritten since begin: encode the version saved before the first overwrite.
           const saved = overlay.get(slot);
-          assert(saved !== undefined, `slot at revision ${slot.revision} > ${index} not saved`);
-          slot = saved;
+          assert(saved !== undefined, `slot at revision ${revision} > ${index} not saved`);
+          revision = saved.revision;
+          value = saved.value;
         }
-        const revision = slot.revision;
-        const value = slot.value;
         const itemBytes = SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
         if (at + itemBytes > itemsEnd) {
           // Only a chunk fills up: the whole snapshot's buffer has room for every item.
@@ -311,6 +323,8 @@ export class KvSnapshotJob {
   #release(): void {
     this.#keys = [];
     this.#slots = [];
+    this.#values = [];
+    this.#revisions = [];
     this.#overlay = new Map();
     const detach = this.#detach;
     this.#detach = undefined;

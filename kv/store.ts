@@ -3,11 +3,12 @@
  * same order give the same state on every node. A key's revision is the raft log index of the
  * entry that last wrote it; `appliedIndex` is the index of the last entry applied.
  *
- * Keys are binary strings (see keys.ts). They live in a `KeyTable` for O(1) point reads and writes
- * (not a Map keyed by the strings: see key_table.ts), and in a `SortedKeys` chunked sorted list for
- * byte-ordered prefix ranges. Values are held as binary strings too: on V8's heap, one byte per
- * char, instead of one small ArrayBuffer each, which costs far more memory and garbage-collector
- * time at a million keys.
+ * Keys are binary strings (see keys.ts). Each key has a numbered slot in a `SlotTable`, which
+ * holds keys, values and revisions column by column with a hash index for O(1) point reads and
+ * writes (slot_table.ts says why not an object per key in a Map), and a `SortedKeys` chunked
+ * sorted list maps keys to slots in byte order, for prefix ranges. Values are held as binary
+ * strings too: on V8's heap, one byte per char, instead of one small ArrayBuffer each, which costs
+ * far more memory and garbage-collector time at a million keys.
  *
  * Snapshot format (big-endian), written in key order:
  *
@@ -39,14 +40,15 @@ import { bytesToBinary, writeBinary } from "./keys.ts";
 import {
   assert,
   KvSnapshotJob,
-  type Slot,
   SNAPSHOT_HEADER_BYTES,
   SNAPSHOT_ITEM_HEADER_BYTES,
   SNAPSHOT_MAGIC,
   SNAPSHOT_VERSION,
   TWO_32,
+  type Version,
 } from "./snapshot_job.ts";
 import { KeyTable } from "./key_table.ts";
+import { SlotTable } from "./slot_table.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 
 export type KvResult =
@@ -152,24 +154,24 @@ export function verifyKvImage(data: Uint8Array): void {
   checkFrame(data, frame, fail);
 }
 
-/** A key's slot as the store holds it: it knows its key, for `KeyTable`. */
-interface KeyedSlot extends Slot {
-  readonly key: string;
-}
-
-const keyOfSlot = (slot: KeyedSlot): string => slot.key;
 const keyOfChange = (change: Change): string => change.key;
 
-/** A key written since the changes were last taken: its slot now, or undefined once deleted. */
+/** A key written since the changes were last taken: its slot now, or -1 once deleted. */
 interface Change {
   key: string;
-  slot: KeyedSlot | undefined;
+  slot: number;
+}
+
+/** The sorted index of `table`'s keys to their slots. */
+function sortedSlots(table: SlotTable): SortedKeys<number> {
+  const keys = table.keys;
+  return new SortedKeys<number>((slot) => keys[slot]!);
 }
 
 export class KvStore {
-  #map = new KeyTable<KeyedSlot>(keyOfSlot);
-  /** The same slot objects as `#map`, in key order. */
-  #sorted = new SortedKeys<KeyedSlot>(keyOfSlot);
+  #table = new SlotTable();
+  /** The slots of `#table`, in key order. */
+  #sorted = sortedSlots(this.#table);
   /** The running `sortKeysAsync`, which later calls join. */
   #sorting: Promise<void> | undefined;
   #appliedIndex = 0;
@@ -180,7 +182,7 @@ export class KvStore {
    * While a snapshot job runs: where apply saves a slot's old version before it first overwrites
    * it, and the job's index (slots with `revision <= #snapshotIndex` are not saved yet).
    */
-  #snapshotOverlay: Map<Slot, Slot> | undefined;
+  #snapshotOverlay: Map<number, Version> | undefined;
   #snapshotIndex = 0;
   /**
    * Keys written (put or deleted) since `#changesSince`, in order, each with its live slot: what
@@ -208,7 +210,7 @@ export class KvStore {
 
   /** The number of keys. */
   get size(): number {
-    return this.#map.size;
+    return this.#table.size;
   }
 
   /**
@@ -227,19 +229,21 @@ export class KvStore {
     );
     this.#appliedIndex = index;
     const key = bytesToBinary(cmd.key);
-    const current = this.#map.get(key);
-    const currentRevision = current?.revision ?? 0;
+    const table = this.#table;
+    const slot = table.find(key);
+    const present = slot !== -1;
+    const currentRevision = slot === -1 ? 0 : table.revisions[slot]!;
     const c = cmd.condition;
     if (c !== undefined) {
       let holds: boolean;
-      if ("ifNoneMatch" in c) holds = current === undefined;
-      else if (current === undefined) holds = false;
+      if ("ifNoneMatch" in c) holds = !present;
+      else if (!present) holds = false;
       else if (c.ifMatch === "*") holds = true;
       else if (typeof c.ifMatch === "number") holds = c.ifMatch === currentRevision;
       else holds = c.ifMatch.includes(currentRevision);
       if (!holds) {
         // If-None-Match on deleting an absent key: report "not found" like a plain delete.
-        if (cmd.op === "delete" && current === undefined && "ifNoneMatch" in c) {
+        if (cmd.op === "delete" && !present && "ifNoneMatch" in c) {
           return { ok: false, code: "not_found", currentRevision: 0 };
         }
         return { ok: false, code: "precondition_failed", currentRevision };
@@ -248,38 +252,44 @@ export class KvStore {
     if (cmd.op === "put") {
       assert(cmd.value !== undefined, "put without a value");
       const value = bytesToString(cmd.value);
-      let slot = current;
-      if (slot === undefined) {
-        slot = { key, value, revision: index };
-        this.#map.set(slot);
-        this.#sorted.add(slot);
+      if (!present) {
+        const added = table.insert(key, value, index);
+        this.#sorted.add(added);
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
+        this.#markChanged(key, added);
       } else {
-        // The slot is shared by the map, the sorted index and a running snapshot job's frozen
-        // runs: save the version the job must encode before it is overwritten in place.
+        // A running snapshot job's frozen runs may hold this slot: save the version the job
+        // must encode before it is overwritten in place.
         const overlay = this.#snapshotOverlay;
-        if (overlay !== undefined && slot.revision <= this.#snapshotIndex) {
+        if (overlay !== undefined && currentRevision <= this.#snapshotIndex) {
           assert(!overlay.has(slot), "a slot saved for the snapshot job twice");
-          overlay.set(slot, { value: slot.value, revision: slot.revision });
+          overlay.set(slot, { value: table.values[slot]!, revision: currentRevision });
         }
-        this.#dataBytes += value.length - slot.value.length;
-        slot.value = value;
-        slot.revision = index;
+        this.#dataBytes += value.length - table.values[slot]!.length;
+        table.values[slot] = value;
+        table.revisions[slot] = index;
+        this.#markChanged(key, slot);
       }
-      this.#markChanged(key, slot);
       return { ok: true, revision: index };
     }
     assert(cmd.op === "delete", `unknown op ${String(cmd.op)}`);
-    if (current === undefined) return { ok: false, code: "not_found", currentRevision: 0 };
-    this.#map.delete(key);
-    this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + current.value.length;
-    const removed = this.#sorted.delete(key);
-    assert(removed, "a key in the map was missing from the sorted index");
-    this.#markChanged(key, undefined);
+    if (!present) return { ok: false, code: "not_found", currentRevision: 0 };
+    this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.values[slot]!.length;
+    this.#remove(key);
+    this.#markChanged(key, -1);
     return { ok: true, revision: index, deleted: true };
   }
 
-  #markChanged(key: string, slot: KeyedSlot | undefined): void {
+  /** Removes a key that is present from the sorted index, then from the table. */
+  #remove(key: string): void {
+    // In this order: the sorted index finds a pending slot by the key the table still holds.
+    const unsorted = this.#sorted.delete(key);
+    assert(unsorted, "a key in the table was missing from the sorted index");
+    const removed = this.#table.remove(key);
+    assert(removed !== -1, "a key in the sorted index was missing from the table");
+  }
+
+  #markChanged(key: string, slot: number): void {
     const fresh: Change = { key, slot };
     const change = this.#changedTable.getOrSet(fresh);
     if (change === fresh) this.#changed.push(change);
@@ -322,7 +332,12 @@ export class KvStore {
   }
 
   #captureChanges() {
-    const captured = captureChanges(this.#changesSince, this.#appliedIndex, this.#changed);
+    const { values, revisions } = this.#table;
+    const changes = this.#changed.map(({ key, slot }) => ({
+      key,
+      version: slot === -1 ? undefined : { value: values[slot]!, revision: revisions[slot]! },
+    }));
+    const captured = captureChanges(this.#changesSince, this.#appliedIndex, changes);
     this.resetChanges();
     return captured;
   }
@@ -341,23 +356,21 @@ export class KvStore {
       );
     }
     assert(this.#snapshotOverlay === undefined, "changes applied while a snapshot job runs");
-    for (const { key, slot } of decoded.changes) {
-      const current = this.#map.get(key);
-      if (slot === undefined) {
+    const table = this.#table;
+    for (const { key, version } of decoded.changes) {
+      const slot = table.find(key);
+      if (version === undefined) {
         // Written and then deleted in the interval: it may have been absent before, too.
-        if (current === undefined) continue;
-        this.#map.delete(key);
-        this.#sorted.delete(key);
-        this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + current.value.length;
-      } else if (current === undefined) {
-        const added: KeyedSlot = { key, value: slot.value, revision: slot.revision };
-        this.#map.set(added);
-        this.#sorted.add(added);
-        this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + slot.value.length;
+        if (slot === -1) continue;
+        this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.values[slot]!.length;
+        this.#remove(key);
+      } else if (slot === -1) {
+        this.#sorted.add(table.insert(key, version.value, version.revision));
+        this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + version.value.length;
       } else {
-        this.#dataBytes += slot.value.length - current.value.length;
-        current.value = slot.value;
-        current.revision = slot.revision;
+        this.#dataBytes += version.value.length - table.values[slot]!.length;
+        table.values[slot] = version.value;
+        table.revisions[slot] = version.revision;
       }
     }
     this.#appliedIndex = decoded.toIndex;
@@ -374,9 +387,10 @@ export class KvStore {
   }
 
   get(key: Uint8Array): StoredValue | undefined {
-    const slot = this.#map.get(bytesToBinary(key));
-    if (slot === undefined) return undefined;
-    return { value: stringToBytes(slot.value), revision: slot.revision };
+    const table = this.#table;
+    const slot = table.find(bytesToBinary(key));
+    if (slot === -1) return undefined;
+    return { value: stringToBytes(table.values[slot]!), revision: table.revisions[slot]! };
   }
 
   /**
@@ -393,18 +407,20 @@ export class KvStore {
     const items: RangeItem[] = [];
     let bytes = 0;
     let more = false;
+    const { values, revisions } = this.#table;
     this.#sorted.scanFrom(p, (key, slot) => {
       if (!key.startsWith(p)) return false;
       if (items.length >= limit || (items.length > 0 && bytes >= bytesMax)) {
         more = true;
         return false;
       }
+      const value = values[slot]!;
       items.push({
         key: stringToBytes(key),
-        value: stringToBytes(slot.value),
-        revision: slot.revision,
+        value: stringToBytes(value),
+        revision: revisions[slot]!,
       });
-      bytes += slot.value.length;
+      bytes += value.length;
       return true;
     });
     return { items, more };
@@ -422,7 +438,9 @@ export class KvStore {
       index: this.#appliedIndex,
       keys: runs.keys,
       slots: runs.values,
-      count: this.#map.size,
+      values: this.#table.values,
+      revisions: this.#table.revisions,
+      count: this.#table.size,
       totalBytes: this.#dataBytes,
       overlay: new Map(),
       detach: () => {},
@@ -440,7 +458,7 @@ export class KvStore {
   /**
    * Starts a snapshot of the state as of `appliedIndex`, to be encoded by `job.step()` while
    * entries keep being applied (see snapshot_job.ts). Costs one copy of the sorted index's
-   * pointers (and a merge of keys added since the last range). At most one job runs at a time:
+   * runs of keys and slots (and a merge of keys added since the last range). At most one job runs at a time:
    * this throws while one is active (complete or `abort()` it first). `restore()` lets a running
    * job go on by itself: it still produces the snapshot as of its index.
    */
@@ -455,16 +473,22 @@ export class KvStore {
     // SortedKeys splices its runs in place on add and delete: the job gets copies.
     const keys = runs.keys.map((run) => run.slice());
     const slots = runs.values.map((run) => run.slice());
-    const overlay = new Map<Slot, Slot>();
+    const overlay = new Map<number, Version>();
+    const table = this.#table;
+    // The slots of keys deleted from now on keep their versions for the job.
+    table.hold();
     const job = new KvSnapshotJob({
       index: this.#appliedIndex,
       keys,
       slots,
-      count: this.#map.size,
+      values: table.values,
+      revisions: table.revisions,
+      count: table.size,
       totalBytes: this.#dataBytes,
       headroom: options?.headroom ?? 0,
       overlay,
       detach: () => {
+        table.release();
         // After a restore, a newer job may own the hook: leave that one alone.
         if (this.#snapshotOverlay === overlay) this.#snapshotOverlay = undefined;
       },
@@ -579,7 +603,8 @@ export class KvStore {
     }
     const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const keys: string[] = new Array(count);
-    const slots: KeyedSlot[] = new Array(count);
+    const values: string[] = new Array(count);
+    const revisions: number[] = new Array(count);
     let at = SNAPSHOT_HEADER_BYTES;
     let previous = "";
     for (let n = 0; n < count; n++) {
@@ -599,29 +624,28 @@ export class KvStore {
       if (n > 0 && !(previous < key)) fail(`key ${n} is not above the key before it`);
       previous = key;
       keys[n] = key;
-      slots[n] = { key, value: buffer.toString("latin1", at, at + valueBytes), revision };
+      values[n] = buffer.toString("latin1", at, at + valueBytes);
+      revisions[n] = revision;
       at += valueBytes;
       if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
     }
     if (at !== end) fail(`${end - at} bytes follow the last key`);
-    // The map is filled only once every key and slot exists (most of them promoted to the old
-    // generation by now). Filling it inside the loop above took 10-30% more CPU at a million keys
-    // (measured on a loaded 2-core machine), likely from the garbage collector tracking young
-    // objects written into the map's large table.
-    const map = new KeyTable<KeyedSlot>(keyOfSlot);
-    for (let n = 0; n < count; n++) {
-      map.set(slots[n]!);
-      if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
-    }
-    assert(map.size === count, `restore mapped ${map.size} keys of ${count}`);
-    const sorted = SortedKeys.fromSorted(keys, slots, { keyOf: keyOfSlot, checked: true });
+    const table = yield* SlotTable.fromColumns({ keys, values, revisions }, RESTORE_STEP_ITEMS);
+    assert(table.size === count, `restore indexed ${table.size} keys of ${count}`);
+    const slots: number[] = new Array(count);
+    for (let n = 0; n < count; n++) slots[n] = n;
+    const tableKeys = table.keys;
+    const sorted = SortedKeys.fromSorted(keys, slots, {
+      keyOf: (slot) => tableKeys[slot]!,
+      checked: true,
+    });
     yield;
     // Nothing changed the store before this point: the new state goes in at once. A running
     // snapshot job keeps its frozen runs of the old slots, which nothing mutates any more: it
     // needs no overlay from now on.
     this.#snapshotOverlay = undefined;
     this.#sorted = sorted;
-    this.#map = map;
+    this.#table = table;
     this.#appliedIndex = appliedIndex;
     // Every byte was accounted for above, so a snapshot of this state has exactly this size.
     this.#dataBytes = data.length;

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { SlotTable } from "../../kv/slot_table.ts";
+import { mulberry32 } from "../../raft/util.ts";
+
+/** Checks every key of `model` is found in its slot with its value and revision. */
+function assertHolds(table: SlotTable, model: Map<string, number>, where: string): void {
+  assert.equal(table.size, model.size, where);
+  for (const [key, revision] of model) {
+    const slot = table.find(key);
+    assert.notEqual(slot, -1, `${where}: ${JSON.stringify(key)} not found`);
+    assert.equal(table.keys[slot], key, where);
+    assert.equal(table.values[slot], `v${revision}`, where);
+    assert.equal(table.revisions[slot], revision, where);
+  }
+}
+
+// Narrow hashes make long probe runs, which is where backward-shift deletion can go wrong.
+for (const hashBits of [1, 3, 32]) {
+  Deno.test(`slot table: agrees with a Map under random inserts, overwrites and removes (hashBits ${hashBits})`, () => {
+    for (const seed of [1, 2, 3]) {
+      const next = mulberry32(seed); // A failing seed replays exactly.
+      const table = new SlotTable({ hashBits });
+      const model = new Map<string, number>();
+      for (let step = 1; step <= 4000; step++) {
+        const where = `seed ${seed} step ${step}`;
+        const key = String.fromCharCode(Math.floor(next() * 4)) + "k" + Math.floor(next() * 300);
+        const roll = next();
+        const slot = table.find(key);
+        assert.equal(slot !== -1, model.has(key), where);
+        if (roll < 0.5) {
+          if (slot === -1) {
+            table.insert(key, `v${step}`, step);
+          } else {
+            table.values[slot] = `v${step}`;
+            table.revisions[slot] = step;
+          }
+          model.set(key, step);
+        } else if (roll < 0.8) {
+          const removed = table.remove(key);
+          assert.equal(removed, slot, where);
+          model.delete(key);
+          assert.equal(table.find(key), -1, where);
+        }
+        if (step % 500 === 0) assertHolds(table, model, where);
+      }
+      assertHolds(table, model, `seed ${seed} end`);
+      assert.throws(() => table.insert([...model.keys()][0]!, "x", 1), /inserted twice/);
+    }
+  });
+}
+
+Deno.test("slot table: a removed slot is reused, except while held: then it keeps its columns", () => {
+  const table = new SlotTable();
+  const a = table.insert("a", "va", 1);
+  const b = table.insert("b", "vb", 2);
+  assert.equal(table.remove("a"), a);
+  assert.equal(table.keys[a], "", "a free slot drops its strings");
+  assert.equal(table.insert("c", "vc", 3), a, "the free slot is reused");
+
+  table.hold();
+  assert.throws(() => table.hold(), /held twice/);
+  assert.equal(table.remove("b"), b);
+  assert.equal(table.values[b], "vb", "a held slot keeps its value for a snapshot job");
+  assert.equal(table.revisions[b], 2);
+  const d = table.insert("d", "vd", 4);
+  assert.notEqual(d, b, "a held slot is not reused");
+  assert.equal(table.find("b"), -1);
+  table.release();
+  assert.equal(table.values[b], "");
+  assert.equal(table.insert("e", "ve", 5), b, "released, the slot is reused");
+  assert.deepEqual([table.find("c"), table.find("d"), table.find("e")], [a, d, b]);
+  assert.equal(table.size, 3);
+});
+
+Deno.test("slot table: fromColumns indexes the columns in steps, and refuses duplicates", () => {
+  const keys = Array.from({ length: 5000 }, (_, i) => `key${i}`);
+  const values = keys.map((_, i) => `v${i + 1}`);
+  const revisions = keys.map((_, i) => i + 1);
+  const steps = SlotTable.fromColumns({ keys, values, revisions }, 1024);
+  let yields = 0;
+  let result = steps.next();
+  for (; !result.done; result = steps.next()) yields++;
+  const table = result.value;
+  assert.equal(yields, 4, "a yield per 1024 keys");
+  assertHolds(table, new Map(keys.map((key, i) => [key, i + 1])), "fromColumns");
+  assert.equal(table.find("key5000"), -1);
+  const slot = table.insert("key5000", "v5001", 5001);
+  assert.equal(slot, 5000, "a new key goes after the given slots");
+
+  const duplicate = SlotTable.fromColumns(
+    { keys: ["a", "b", "a"], values: ["1", "2", "3"], revisions: [1, 2, 3] },
+    1024,
+  );
+  assert.throws(() => [...duplicate], /key given twice \(slot 2\)/);
+  assert.throws(
+    () => [...SlotTable.fromColumns({ keys: ["a"], values: [], revisions: [1] }, 1)],
+    /columns of 1, 0, 1 slots/,
+  );
+  assert.throws(() => new SlotTable({ hashBits: 0 }), /hashBits must be 1 to 32/);
+});
