@@ -26,13 +26,14 @@ const INDEX_CAPACITY_MIN = 16;
 
 export class SlotTable {
   // The columns are read (and values and revisions written) by the store directly: a call per
-  // field would cost more than the field on the hot path. Only the table adds or removes slots.
+  // field would cost more than the field on the hot path. Only the table adds or removes slots,
+  // and the arrays are never replaced: the sorted index and snapshot jobs hold them.
   /** `keys[slot]`: the key held in a slot ("" while the slot is free). */
-  keys: string[] = [];
+  readonly keys: string[];
   /** `values[slot]`: the value as a binary string. */
-  values: string[] = [];
+  readonly values: string[];
   /** `revisions[slot]`: the raft index of the entry that last wrote the key. */
-  revisions: number[] = [];
+  readonly revisions: number[];
   readonly #seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
   readonly #hashMask: number;
   /** `#hashes[slot]`: the key's hash. */
@@ -46,8 +47,19 @@ export class SlotTable {
   /** Slots removed while held: freed by `release()`. */
   #held: number[] | undefined;
 
-  /** `hashBits` (1 to 32, default 32) narrows the hash, so that tests meet collisions. */
-  constructor(options?: { hashBits?: number }) {
+  /**
+   * An empty table. `hashBits` (1 to 32, default 32) narrows the hash, so that tests meet
+   * collisions. (`columns` is for `fromColumns`, which indexes them.)
+   */
+  constructor(
+    options?: {
+      hashBits?: number;
+      columns?: { keys: string[]; values: string[]; revisions: number[] };
+    },
+  ) {
+    this.keys = options?.columns?.keys ?? [];
+    this.values = options?.columns?.values ?? [];
+    this.revisions = options?.columns?.revisions ?? [];
     const bits = options?.hashBits ?? 32;
     if (!Number.isInteger(bits) || bits < 1 || bits > 32) {
       throw new RangeError(`hashBits must be 1 to 32, not ${bits}`);
@@ -76,10 +88,7 @@ export class SlotTable {
         `columns of ${keys.length}, ${values.length}, ${revisions.length} slots`,
       );
     }
-    const table = new SlotTable(options);
-    table.keys = keys;
-    table.values = values;
-    table.revisions = revisions;
+    const table = new SlotTable({ ...options, columns });
     table.#reserveHashes(keys.length);
     table.#reserveIndex(keys.length);
     for (let slot = 0; slot < keys.length; slot++) {
