@@ -94,9 +94,10 @@ export class SlotTable {
     for (let slot = 0; slot < keys.length; slot++) {
       const key = keys[slot]!;
       const hash = table.#hash(key);
-      if (table.#findCell(key, hash) !== -1) throw new RangeError(`key given twice (slot ${slot})`);
+      const cell = table.#emptyCellFor(key, hash);
+      if (cell === -1) throw new RangeError(`key given twice (slot ${slot})`);
       table.#hashes[slot] = hash;
-      table.#place(slot, hash);
+      table.#index[cell] = slot + 1;
       if (slot % stepKeys === stepKeys - 1) yield;
     }
     table.#size = keys.length;
@@ -112,7 +113,9 @@ export class SlotTable {
   /** Puts an absent `key` in a slot (a reused one if any is free) and returns the slot. */
   insert(key: string, value: string, revision: number): number {
     const hash = this.#hash(key);
-    if (this.#findCell(key, hash) !== -1) {
+    this.#reserveIndex(this.#size + 1);
+    const cell = this.#emptyCellFor(key, hash);
+    if (cell === -1) {
       throw new Error(`Invariant violated: key inserted twice (${key.length} bytes)`);
     }
     let slot = this.#free.pop();
@@ -128,9 +131,8 @@ export class SlotTable {
     }
     this.#size++;
     this.#reserveHashes(this.keys.length);
-    this.#reserveIndex(this.#size);
     this.#hashes[slot] = hash;
-    this.#place(slot, hash);
+    this.#index[cell] = slot + 1;
     return slot;
   }
 
@@ -199,7 +201,21 @@ export class SlotTable {
     }
   }
 
-  /** Puts `slot` in the first empty cell from its hash's home. */
+  /**
+   * The first empty cell from the home of `hash`, or -1 if `key` is in the run before it: with
+   * linear probing a present key is always there, so one probe both checks and places.
+   */
+  #emptyCellFor(key: string, hash: number): number {
+    const index = this.#index;
+    const mask = this.#mask;
+    for (let cell = hash & mask;; cell = (cell + 1) & mask) {
+      const entry = index[cell]!;
+      if (entry === 0) return cell;
+      if (this.#hashes[entry - 1] === hash && this.keys[entry - 1] === key) return -1;
+    }
+  }
+
+  /** Puts `slot` in the first empty cell from its hash's home (growing: no key is there twice). */
   #place(slot: number, hash: number): void {
     const index = this.#index;
     const mask = this.#mask;

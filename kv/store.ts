@@ -162,16 +162,16 @@ interface Change {
   slot: number;
 }
 
-/** The sorted index of `table`'s keys to their slots. */
-function sortedSlots(table: SlotTable): SortedKeys<number> {
+/** A slot's key in `table`, for `SortedKeys` of slot numbers. */
+function keyOfSlotIn(table: SlotTable): (slot: number) => string {
   const keys = table.keys;
-  return new SortedKeys<number>((slot) => keys[slot]!);
+  return (slot) => keys[slot]!;
 }
 
 export class KvStore {
   #table = new SlotTable();
   /** The slots of `#table`, in key order. */
-  #sorted = sortedSlots(this.#table);
+  #sorted = new SortedKeys<number>(keyOfSlotIn(this.#table));
   /** The running `sortKeysAsync`, which later calls join. */
   #sorting: Promise<void> | undefined;
   #appliedIndex = 0;
@@ -232,7 +232,7 @@ export class KvStore {
     const table = this.#table;
     const slot = table.find(key);
     const present = slot !== -1;
-    const currentRevision = slot === -1 ? 0 : table.revisions[slot]!;
+    const currentRevision = present ? table.revisions[slot]! : 0;
     const c = cmd.condition;
     if (c !== undefined) {
       let holds: boolean;
@@ -457,10 +457,10 @@ export class KvStore {
 
   /**
    * Starts a snapshot of the state as of `appliedIndex`, to be encoded by `job.step()` while
-   * entries keep being applied (see snapshot_job.ts). Costs one copy of the sorted index's
-   * runs of keys and slots (and a merge of keys added since the last range). At most one job runs at a time:
-   * this throws while one is active (complete or `abort()` it first). `restore()` lets a running
-   * job go on by itself: it still produces the snapshot as of its index.
+   * entries keep being applied (see snapshot_job.ts). Costs one copy of the sorted index's runs
+   * of keys and slots (and a merge of keys added since the last range). At most one job runs at a
+   * time: this throws while one is active (complete or `abort()` it first). `restore()` lets a
+   * running job go on by itself: it still produces the snapshot as of its index.
    */
   beginSnapshot(options?: { resetChanges?: boolean; headroom?: number }): KvSnapshotJob {
     if (this.#snapshotOverlay !== undefined) {
@@ -634,11 +634,7 @@ export class KvStore {
     assert(table.size === count, `restore indexed ${table.size} keys of ${count}`);
     const slots: number[] = new Array(count);
     for (let n = 0; n < count; n++) slots[n] = n;
-    const tableKeys = table.keys;
-    const sorted = SortedKeys.fromSorted(keys, slots, {
-      keyOf: (slot) => tableKeys[slot]!,
-      checked: true,
-    });
+    const sorted = SortedKeys.fromSorted(keys, slots, { keyOf: keyOfSlotIn(table), checked: true });
     yield;
     // Nothing changed the store before this point: the new state goes in at once. A running
     // snapshot job keeps its frozen runs of the old slots, which nothing mutates any more: it
