@@ -130,6 +130,11 @@ export class Node {
     this.#signal();
   }
 
+  /** See RawNode.takeForwarded: what may go to the leader before the next Ready's write. */
+  takeForwarded(): Message[] {
+    return this.#rn.takeForwarded();
+  }
+
   /** See RawNode.durableIndex. */
   durableIndex(selfPersisted: number): number {
     return this.#rn.durableIndex(selfPersisted);

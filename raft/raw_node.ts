@@ -227,6 +227,24 @@ export class RawNode {
     return this.raft.msgs.length > 0;
   }
 
+  /**
+   * Takes out the proposals and read requests this node forwards to its leader (etcd's raft, too,
+   * lets these go before the Ready's write). They claim nothing about this node's log or term, so
+   * they need not wait for its disk: sent at once, a write or a read through a follower skips
+   * the follower's fsync. The other messages keep their order and stay for the next Ready.
+   */
+  takeForwarded(): Message[] {
+    const r = this.raft;
+    const forwarded: Message[] = [];
+    let kept = 0;
+    for (const m of r.msgs) {
+      if (m.type === MessageType.MsgProp || m.type === MessageType.MsgReadIndex) forwarded.push(m);
+      else r.msgs[kept++] = m;
+    }
+    r.msgs.length = kept;
+    return forwarded;
+  }
+
   hasReady(): boolean {
     const r = this.raft;
     r.flushProposals();

@@ -230,7 +230,7 @@ export class RaftKvService implements KvService {
     const started = performance.now();
     const applied = this.#raft.writes.register(command.requestId);
     try {
-      this.#raft.node.propose(data);
+      this.#raft.propose(data);
     } catch (error) {
       if (!(error instanceof ProposalDroppedError)) throw error;
       // Raft refused it before it entered any log: it will never apply.

@@ -9,7 +9,9 @@
  *  3. persist: an incoming snapshot (file, then WAL marker), then hard state and entries to the WAL
  *     with one fsync;
  *  4. install the snapshot and append the entries to MemoryStorage;
- *  5. a follower sends its messages now, after its sync: an acknowledgement means "on disk";
+ *  5. a follower sends its messages now, after its sync: an acknowledgement means "on disk"
+ *     (what it forwards to its leader, proposals and reads, left at once, with no Ready:
+ *     `propose`);
  *  6. apply the other committed entries and conf changes, answer waiting writes and reads: a write
  *     is answered only once it is in the WAL of a majority of voters;
  *  7. every `snapshotCount` applied entries (at this node's phase: snapshot_schedule.ts), take a
@@ -205,6 +207,7 @@ export class RaftServer {
     this.reads = new ReadIndexBatcher({
       issue: (context) => {
         this.node.readIndex(context);
+        this.#sendForwarded();
         // Its heartbeats go out with the next Ready: a leader loop waiting on followers goes on.
         this.#recheckWaits();
       },
@@ -293,6 +296,22 @@ export class RaftServer {
     } catch (error) {
       this.#log.warn(`dropped message from ${message.from}: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Proposes `data`; throws ProposalDroppedError as `Node.propose` does. A follower sends the
+   * proposal to its leader now rather than with its next Ready, whose messages go out after this
+   * node's fsync: a write through a follower no longer waits for that disk on its way in.
+   */
+  propose(data: Uint8Array): void {
+    this.node.propose(data);
+    this.#sendForwarded();
+  }
+
+  /** Sends what this follower forwards to its leader (RawNode.takeForwarded) without a Ready. */
+  #sendForwarded(): void {
+    if (this.node.rawNode.raft.state === StateType.Leader) return;
+    this.#send(this.node.takeForwarded());
   }
 
   reportUnreachable(id: number): void {

@@ -208,3 +208,28 @@ Deno.test("durableIndex: a quorum of persisted logs, counting the leader only up
   // Never above the commit index, whatever the caller claims to have persisted.
   assert.equal(rn.durableIndex(99), 5);
 });
+
+Deno.test("takeForwarded: a follower's forwarded proposals and reads leave before the Ready, the rest stay in order", () => {
+  const storage = new MemoryStorage();
+  const rn = newRawNode(2, storage);
+  rn.bootstrap([1, 2, 3]);
+  handle(rn, storage, rn.ready());
+  rn.step(newMessage(MessageType.MsgHeartbeat, 2, 1, 2)); // Leader 1 at term 2.
+  rn.propose(enc("x"));
+  rn.readIndex(enc("ctx"));
+  rn.step(newMessage(MessageType.MsgHeartbeat, 2, 1, 2));
+
+  const forwarded = rn.takeForwarded();
+  assert.deepEqual(forwarded.map((m) => [m.type, m.to, m.term]), [
+    [MessageType.MsgProp, 1, 0],
+    [MessageType.MsgReadIndex, 1, 0],
+  ]);
+  assert.deepEqual(forwarded[0]!.entries.map((e) => e.data), [enc("x")]);
+  assert.deepEqual(rn.takeForwarded(), [], "taken once");
+  const rd = rn.ready();
+  assert.deepEqual(rd.messages.map((m) => m.type), [
+    MessageType.MsgHeartbeatResp,
+    MessageType.MsgHeartbeatResp,
+  ]);
+  handle(rn, storage, rd);
+});

@@ -158,11 +158,16 @@ async function waitForLeader(cluster: Cluster): Promise<RaftServer> {
   throw new Error("no leader within 10 s");
 }
 
+/** The last index of a node's raft log, written or not. */
+function raftLastIndex(server: RaftServer): number {
+  return server.node.rawNode.raft.raftLog.lastIndex();
+}
+
 let requests = 0;
 function put(server: RaftServer, key: string): Promise<KvResult> {
   const requestId = `test-${++requests}`;
   const applied = server.writes.register(requestId);
-  server.node.propose(encodeCommand({
+  server.propose(encodeCommand({
     requestId,
     op: "put",
     key: new TextEncoder().encode(key),
@@ -253,6 +258,65 @@ Deno.test("leader WAL: with both followers cut off, the leader's loop goes on af
     void put(leader, "b").catch(() => {});
     // Nothing can commit, yet the loop takes the next Ready: at the next tick at the latest.
     await until(() => saved.at(-1)?.includes(second) ?? false, "the second entry is saved", 2000);
+  } finally {
+    await cluster.close();
+  }
+});
+
+Deno.test("follower WAL: a follower acknowledges an entry only once its write of it has ended", async () => {
+  const cluster = await startCluster();
+  try {
+    const leader = await waitForLeader(cluster);
+    const [follower, other] = IDS.filter((id) => id !== leader.id);
+    cluster.cut.add(`${leader.id}-${other}`);
+    const gate = cluster.hold(follower!);
+    const index = leader.lastIndex + 1;
+    const write = put(leader, "k3");
+    const server = cluster.servers.get(follower!)!;
+    await until(() => raftLastIndex(server) >= index, "the follower takes the entry", 2000);
+    // The leader's disk and the follower's memory are not a majority of disks.
+    assert.equal(await settledWithin(write, 300), "pending", "acknowledged before it was written");
+    gate.release();
+    const result = await settledWithin(write, 3000);
+    assert.notEqual(result, "pending", "the write was not answered once the follower wrote it");
+    assert.equal((result as KvResult).ok, true);
+  } finally {
+    await cluster.close();
+  }
+});
+
+Deno.test("follower forwarding: a write through a follower reaches the leader while the follower's WAL write is held", async () => {
+  const cluster = await startCluster();
+  try {
+    const leader = await waitForLeader(cluster);
+    const follower = cluster.servers.get(IDS.find((id) => id !== leader.id)!)!;
+    const gate = cluster.hold(follower.id);
+    // An entry from the leader puts a write of the follower's in flight, and holds it there.
+    const first = leader.lastIndex + 1;
+    const written = put(leader, "through-leader");
+    await until(
+      () => raftLastIndex(follower) >= first,
+      "the follower takes the leader's entry",
+      2000,
+    );
+    assert.equal((await written).ok, true, "committed by the leader and the other follower");
+    // The proposal does not wait for that write, as the follower's other messages do.
+    const second = leader.lastIndex + 1;
+    const write = put(follower, "through-follower");
+    await until(() => leader.commitIndex >= second, "the leader commits the forwarded entry", 2000);
+    assert.equal(
+      await settledWithin(write, 50),
+      "pending",
+      "answered before the follower wrote it",
+    );
+    gate.release();
+    const result = await settledWithin(write, 3000);
+    assert.notEqual(
+      result,
+      "pending",
+      "the write was not answered after the follower's WAL went on",
+    );
+    assert.equal((result as KvResult).ok, true);
   } finally {
     await cluster.close();
   }
