@@ -26,6 +26,7 @@
  */
 import { crc32 } from "node:zlib";
 import { writeBinary } from "./keys.ts";
+import type { SlotVersions } from "./slot_table.ts";
 
 /** A key's value as a binary string, with its revision: a version saved or sent elsewhere. */
 export interface Version {
@@ -57,8 +58,7 @@ export interface SnapshotJobInit {
   keys: readonly (readonly string[])[];
   slots: readonly (readonly number[])[];
   /** The store's columns, by slot number: what each slot holds now. */
-  values: readonly string[];
-  revisions: readonly number[];
+  versions: SlotVersions;
   /** The number of keys in the runs. */
   count: number;
   /** The encoded size, CRC included. */
@@ -82,8 +82,7 @@ export class KvSnapshotJob {
   readonly index: number;
   #keys: readonly (readonly string[])[];
   #slots: readonly (readonly number[])[];
-  #values: readonly string[];
-  #revisions: readonly number[];
+  #versions: SlotVersions | undefined;
   #count: number;
   #totalBytes: number;
   #headroom: number;
@@ -113,8 +112,7 @@ export class KvSnapshotJob {
     this.index = init.index;
     this.#keys = init.keys;
     this.#slots = init.slots;
-    this.#values = init.values;
-    this.#revisions = init.revisions;
+    this.#versions = init.versions;
     this.#count = init.count;
     this.#totalBytes = init.totalBytes;
     this.#headroom = init.headroom ?? 0;
@@ -155,8 +153,7 @@ export class KvSnapshotJob {
     let view = this.#view!;
     const index = this.index;
     const overlay = this.#overlay;
-    const values = this.#values;
-    const revisions = this.#revisions;
+    const versions = this.#versions!;
     const runs = this.#keys.length;
     // Items end 4 bytes before the buffer's end, which keeps room for the CRC.
     let itemsEnd = out.length - 4;
@@ -174,8 +171,8 @@ export class KvSnapshotJob {
       for (; i < end; i++) {
         const key = keys[i]!;
         const slot = slots[i]!;
-        let revision = revisions[slot]!;
-        let value = values[slot]!;
+        let revision = versions.revisionAt(slot);
+        let value = versions.valueAt(slot);
         if (revision > index) {
           // Overwritten since begin: encode the version saved before the first overwrite.
           const saved = overlay.get(slot);
@@ -323,8 +320,7 @@ export class KvSnapshotJob {
   #release(): void {
     this.#keys = [];
     this.#slots = [];
-    this.#values = [];
-    this.#revisions = [];
+    this.#versions = undefined;
     this.#overlay = new Map();
     const detach = this.#detach;
     this.#detach = undefined;

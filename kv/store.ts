@@ -164,8 +164,7 @@ interface Change {
 
 /** A slot's key in `table`, for `SortedKeys` of slot numbers. */
 function keyOfSlotIn(table: SlotTable): (slot: number) => string {
-  const keys = table.keys;
-  return (slot) => keys[slot]!;
+  return (slot) => table.keyAt(slot);
 }
 
 export class KvStore {
@@ -232,7 +231,7 @@ export class KvStore {
     const table = this.#table;
     const slot = table.find(key);
     const present = slot !== -1;
-    const currentRevision = present ? table.revisions[slot]! : 0;
+    const currentRevision = present ? table.revisionAt(slot) : 0;
     const c = cmd.condition;
     if (c !== undefined) {
       let holds: boolean;
@@ -263,18 +262,17 @@ export class KvStore {
         const overlay = this.#snapshotOverlay;
         if (overlay !== undefined && currentRevision <= this.#snapshotIndex) {
           assert(!overlay.has(slot), "a slot saved for the snapshot job twice");
-          overlay.set(slot, { value: table.values[slot]!, revision: currentRevision });
+          overlay.set(slot, { value: table.valueAt(slot), revision: currentRevision });
         }
-        this.#dataBytes += value.length - table.values[slot]!.length;
-        table.values[slot] = value;
-        table.revisions[slot] = index;
+        this.#dataBytes += value.length - table.valueAt(slot).length;
+        table.setVersion(slot, value, index);
         this.#markChanged(key, slot);
       }
       return { ok: true, revision: index };
     }
     assert(cmd.op === "delete", `unknown op ${String(cmd.op)}`);
     if (!present) return { ok: false, code: "not_found", currentRevision: 0 };
-    this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.values[slot]!.length;
+    this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.valueAt(slot).length;
     this.#remove(key);
     this.#markChanged(key, -1);
     return { ok: true, revision: index, deleted: true };
@@ -332,10 +330,12 @@ export class KvStore {
   }
 
   #captureChanges() {
-    const { values, revisions } = this.#table;
+    const table = this.#table;
     const changes = this.#changed.map(({ key, slot }) => ({
       key,
-      version: slot === -1 ? undefined : { value: values[slot]!, revision: revisions[slot]! },
+      version: slot === -1
+        ? undefined
+        : { value: table.valueAt(slot), revision: table.revisionAt(slot) },
     }));
     const captured = captureChanges(this.#changesSince, this.#appliedIndex, changes);
     this.resetChanges();
@@ -362,15 +362,14 @@ export class KvStore {
       if (version === undefined) {
         // Written and then deleted in the interval: it may have been absent before, too.
         if (slot === -1) continue;
-        this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.values[slot]!.length;
+        this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.valueAt(slot).length;
         this.#remove(key);
       } else if (slot === -1) {
         this.#sorted.add(table.insert(key, version.value, version.revision));
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + version.value.length;
       } else {
-        this.#dataBytes += version.value.length - table.values[slot]!.length;
-        table.values[slot] = version.value;
-        table.revisions[slot] = version.revision;
+        this.#dataBytes += version.value.length - table.valueAt(slot).length;
+        table.setVersion(slot, version.value, version.revision);
       }
     }
     this.#appliedIndex = decoded.toIndex;
@@ -390,7 +389,7 @@ export class KvStore {
     const table = this.#table;
     const slot = table.find(bytesToBinary(key));
     if (slot === -1) return undefined;
-    return { value: stringToBytes(table.values[slot]!), revision: table.revisions[slot]! };
+    return { value: stringToBytes(table.valueAt(slot)), revision: table.revisionAt(slot) };
   }
 
   /**
@@ -407,18 +406,18 @@ export class KvStore {
     const items: RangeItem[] = [];
     let bytes = 0;
     let more = false;
-    const { values, revisions } = this.#table;
+    const table = this.#table;
     this.#sorted.scanFrom(p, (key, slot) => {
       if (!key.startsWith(p)) return false;
       if (items.length >= limit || (items.length > 0 && bytes >= bytesMax)) {
         more = true;
         return false;
       }
-      const value = values[slot]!;
+      const value = table.valueAt(slot);
       items.push({
         key: stringToBytes(key),
         value: stringToBytes(value),
-        revision: revisions[slot]!,
+        revision: table.revisionAt(slot),
       });
       bytes += value.length;
       return true;
@@ -438,8 +437,7 @@ export class KvStore {
       index: this.#appliedIndex,
       keys: runs.keys,
       slots: runs.values,
-      values: this.#table.values,
-      revisions: this.#table.revisions,
+      versions: this.#table,
       count: this.#table.size,
       totalBytes: this.#dataBytes,
       overlay: new Map(),
@@ -481,8 +479,7 @@ export class KvStore {
       index: this.#appliedIndex,
       keys,
       slots,
-      values: table.values,
-      revisions: table.revisions,
+      versions: table,
       count: table.size,
       totalBytes: this.#dataBytes,
       headroom: options?.headroom ?? 0,

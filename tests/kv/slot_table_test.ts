@@ -8,18 +8,19 @@ function assertHolds(table: SlotTable, model: Map<string, number>, where: string
   for (const [key, revision] of model) {
     const slot = table.find(key);
     assert.notEqual(slot, -1, `${where}: ${JSON.stringify(key)} not found`);
-    assert.equal(table.keys[slot], key, where);
-    assert.equal(table.values[slot], `v${revision}`, where);
-    assert.equal(table.revisions[slot], revision, where);
+    assert.equal(table.keyAt(slot), key, where);
+    assert.equal(table.valueAt(slot), `v${revision}`, where);
+    assert.equal(table.revisionAt(slot), revision, where);
   }
 }
 
-// Narrow hashes make long probe runs, which is where backward-shift deletion can go wrong.
-for (const hashBits of [1, 3, 32]) {
-  Deno.test(`slot table: agrees with a Map under random inserts, overwrites and removes (hashBits ${hashBits})`, () => {
+// Narrow hashes make long probe runs, which is where backward-shift deletion can go wrong; small
+// pages put many slots at a page's end.
+for (const [hashBits, pageBits] of [[1, 16], [3, 2], [32, 3], [32, 16]] as const) {
+  Deno.test(`slot table: agrees with a Map under random inserts, overwrites and removes (hashBits ${hashBits}, pageBits ${pageBits})`, () => {
     for (const seed of [1, 2, 3]) {
       const next = mulberry32(seed); // A failing seed replays exactly.
-      const table = new SlotTable({ hashBits });
+      const table = new SlotTable({ hashBits, pageBits });
       const model = new Map<string, number>();
       for (let step = 1; step <= 4000; step++) {
         const where = `seed ${seed} step ${step}`;
@@ -31,8 +32,7 @@ for (const hashBits of [1, 3, 32]) {
           if (slot === -1) {
             table.insert(key, `v${step}`, step);
           } else {
-            table.values[slot] = `v${step}`;
-            table.revisions[slot] = step;
+            table.setVersion(slot, `v${step}`, step);
           }
           model.set(key, step);
         } else if (roll < 0.8) {
@@ -54,19 +54,19 @@ Deno.test("slot table: a removed slot is reused, except while held: then it keep
   const a = table.insert("a", "va", 1);
   const b = table.insert("b", "vb", 2);
   assert.equal(table.remove("a"), a);
-  assert.equal(table.keys[a], "", "a free slot drops its strings");
+  assert.equal(table.keyAt(a), "", "a free slot drops its strings");
   assert.equal(table.insert("c", "vc", 3), a, "the free slot is reused");
 
   table.hold();
   assert.throws(() => table.hold(), /held twice/);
   assert.equal(table.remove("b"), b);
-  assert.equal(table.values[b], "vb", "a held slot keeps its value for a snapshot job");
-  assert.equal(table.revisions[b], 2);
+  assert.equal(table.valueAt(b), "vb", "a held slot keeps its value for a snapshot job");
+  assert.equal(table.revisionAt(b), 2);
   const d = table.insert("d", "vd", 4);
   assert.notEqual(d, b, "a held slot is not reused");
   assert.equal(table.find("b"), -1);
   table.release();
-  assert.equal(table.values[b], "");
+  assert.equal(table.valueAt(b), "");
   assert.equal(table.insert("e", "ve", 5), b, "released, the slot is reused");
   assert.deepEqual([table.find("c"), table.find("d"), table.find("e")], [a, d, b]);
   assert.equal(table.size, 3);
@@ -76,7 +76,7 @@ Deno.test("slot table: fromColumns indexes the columns in steps, and refuses dup
   const keys = Array.from({ length: 5000 }, (_, i) => `key${i}`);
   const values = keys.map((_, i) => `v${i + 1}`);
   const revisions = keys.map((_, i) => i + 1);
-  const steps = SlotTable.fromColumns({ keys, values, revisions }, 1024);
+  const steps = SlotTable.fromColumns({ keys, values, revisions }, 1024, { pageBits: 10 });
   let yields = 0;
   let result = steps.next();
   for (; !result.done; result = steps.next()) yields++;
@@ -97,4 +97,5 @@ Deno.test("slot table: fromColumns indexes the columns in steps, and refuses dup
     /columns of 1, 0, 1 slots/,
   );
   assert.throws(() => new SlotTable({ hashBits: 0 }), /hashBits must be 1 to 32/);
+  assert.throws(() => new SlotTable({ pageBits: 25 }), /pageBits must be 1 to 24/);
 });
