@@ -12,6 +12,8 @@
  * The index is open addressing with linear probing over an `Int32Array` of slot numbers (plus one;
  * 0 is empty), at most 3/4 full, with backward-shift deletion (no tombstones). Each slot's hash is
  * kept, so a probe compares strings only when the hashes match and growing never rehashes a key.
+ * When it doubles, its keys move to the new index a few slots per insert or remove, so no single
+ * write pays for the whole move.
  * The hash is the seeded FNV-1a of key_table.ts, with the same caveat: not a keyed hash.
  *
  * Each column is held in pages of `2^pageBits` slots (65,536 by default) and grows a page at a
@@ -29,6 +31,8 @@ import { hashKey } from "./key_table.ts";
 /** The index is grown (doubled) before it is fuller than this. */
 const INDEX_LOAD_MAX = 0.75;
 const INDEX_CAPACITY_MIN = 16;
+/** Slots moved from the old index to the new one per insert or remove while the index grows. */
+const MIGRATE_STEP_SLOTS = 8;
 const PAGE_BITS_DEFAULT = 16;
 
 /** What a snapshot job reads of the slots it froze (`KvSnapshotJob`). */
@@ -55,6 +59,14 @@ export class SlotTable implements SlotVersions {
   /** Slot + 1 per cell; 0 is an empty cell. */
   #index = new Int32Array(INDEX_CAPACITY_MIN);
   #mask = INDEX_CAPACITY_MIN - 1;
+  /**
+   * While the index grows: the one before, which still finds the keys not moved yet. Slots below
+   * `#migrateEnd` are moved in order from `#migrateNext`, a few per insert or remove.
+   */
+  #oldIndex: Int32Array | undefined;
+  #oldMask = 0;
+  #migrateNext = 0;
+  #migrateEnd = 0;
   #size = 0;
   /** Slots free to reuse. */
   #free: number[] = [];
@@ -140,8 +152,13 @@ export class SlotTable implements SlotVersions {
 
   /** The slot holding `key`, or -1. */
   find(key: string): number {
-    const cell = this.#findCell(key, this.#hash(key));
-    return cell === -1 ? -1 : this.#index[cell]! - 1;
+    const hash = this.#hash(key);
+    const cell = this.#findCell(this.#index, this.#mask, key, hash);
+    if (cell !== -1) return this.#index[cell]! - 1;
+    const old = this.#oldIndex;
+    if (old === undefined) return -1;
+    const oldCell = this.#findCell(old, this.#oldMask, key, hash);
+    return oldCell === -1 ? -1 : old[oldCell]! - 1;
   }
 
   /** Puts an absent `key` in a slot (a reused one if any is free) and returns the slot. */
@@ -149,7 +166,10 @@ export class SlotTable implements SlotVersions {
     const hash = this.#hash(key);
     this.#reserveIndex(this.#size + 1);
     const cell = this.#emptyCellFor(key, hash);
-    if (cell === -1) {
+    const old = this.#oldIndex;
+    if (
+      cell === -1 || (old !== undefined && this.#findCell(old, this.#oldMask, key, hash) !== -1)
+    ) {
       throw new Error(`Invariant violated: key inserted twice (${key.length} bytes)`);
     }
     let slot = this.#free.pop();
@@ -165,18 +185,35 @@ export class SlotTable implements SlotVersions {
     }
     this.#size++;
     this.#index[cell] = slot + 1;
+    this.#migrate(MIGRATE_STEP_SLOTS);
     return slot;
   }
 
   /** Removes `key`; returns its slot (whose columns are left as they were), or -1. */
   remove(key: string): number {
-    let cell = this.#findCell(key, this.#hash(key));
+    const hash = this.#hash(key);
+    // While the index grows a moved key is in both indexes: it leaves both.
+    let slot = this.#removeFrom(this.#index, this.#mask, key, hash);
+    const old = this.#oldIndex;
+    if (old !== undefined) {
+      const oldSlot = this.#removeFrom(old, this.#oldMask, key, hash);
+      if (oldSlot !== -1) slot = oldSlot;
+    }
+    if (slot === -1) return -1;
+    this.#size--;
+    if (this.#held !== undefined) this.#held.push(slot);
+    else this.#freeSlot(slot);
+    this.#migrate(MIGRATE_STEP_SLOTS);
+    return slot;
+  }
+
+  /** Takes `key` out of `index`; returns the slot it held there, or -1. */
+  #removeFrom(index: Int32Array, mask: number, key: string, hash: number): number {
+    let cell = this.#findCell(index, mask, key, hash);
     if (cell === -1) return -1;
-    const slot = this.#index[cell]! - 1;
+    const slot = index[cell]! - 1;
     // Backward-shift deletion: pull each later entry of the run into the hole when its home
     // cell is not in the stretch from the hole to where it sits.
-    const index = this.#index;
-    const mask = this.#mask;
     for (let next = (cell + 1) & mask;; next = (next + 1) & mask) {
       const entry = index[next]!;
       if (entry === 0) break;
@@ -188,9 +225,6 @@ export class SlotTable implements SlotVersions {
       }
     }
     index[cell] = 0;
-    this.#size--;
-    if (this.#held !== undefined) this.#held.push(slot);
-    else this.#freeSlot(slot);
     return slot;
   }
 
@@ -262,10 +296,8 @@ export class SlotTable implements SlotVersions {
     return this.#hashes[slot >>> this.#pageBits]![slot & this.#pageMask]!;
   }
 
-  /** The index cell of `key`, or -1. */
-  #findCell(key: string, hash: number): number {
-    const index = this.#index;
-    const mask = this.#mask;
+  /** The cell of `key` in `index`, or -1. */
+  #findCell(index: Int32Array, mask: number, key: string, hash: number): number {
     for (let cell = hash & mask;; cell = (cell + 1) & mask) {
       const entry = index[cell]!;
       if (entry === 0) return -1;
@@ -288,25 +320,47 @@ export class SlotTable implements SlotVersions {
     }
   }
 
-  /** Puts `slot` in the first empty cell from its hash's home (growing: no key is there twice). */
-  #place(slot: number, hash: number): void {
-    const index = this.#index;
-    const mask = this.#mask;
-    let cell = hash & mask;
-    while (index[cell] !== 0) cell = (cell + 1) & mask;
-    index[cell] = slot + 1;
-  }
-
-  /** Grows the index (by doubling) until `keys` keys fit under `INDEX_LOAD_MAX`. */
+  /**
+   * Grows the index (by doubling) until `keys` keys fit under `INDEX_LOAD_MAX`. The keys move to
+   * the new index a few slots per later insert or remove (`#migrate`), not all at once: moved in
+   * one go, the doubling at 786,432 keys stopped the insert that caused it for 21-35 ms. A
+   * doubling leaves the new index half as full as the old one was, so the move ends long before
+   * the next; one still running then is finished first.
+   */
   #reserveIndex(keys: number): void {
     let capacity = this.#index.length;
     if (keys <= capacity * INDEX_LOAD_MAX) return;
     while (keys > capacity * INDEX_LOAD_MAX) capacity *= 2;
-    // Growing reads the kept hashes, never a key string: inserting 1.1M keys, the insert that
-    // doubled the index at 786,432 took 21-27 ms, where `KeyTable`'s Map took 71-95 ms at 2^20.
-    const old = this.#index;
+    this.#migrate(Infinity);
+    if (this.#size > 0) {
+      this.#oldIndex = this.#index;
+      this.#oldMask = this.#mask;
+      this.#migrateNext = 0;
+      this.#migrateEnd = this.#slotCount;
+    }
     this.#index = new Int32Array(capacity);
     this.#mask = capacity - 1;
-    for (const entry of old) if (entry !== 0) this.#place(entry - 1, this.#hashAt(entry - 1));
+  }
+
+  /**
+   * Moves up to `slots` slots' keys from the old index to the new one. A slot's key moves if the
+   * old index still has it in that slot: a key removed meanwhile, or a slot reused by a key added
+   * to the new index, stays as it is.
+   */
+  #migrate(slots: number): void {
+    const old = this.#oldIndex;
+    if (old === undefined) return;
+    const end = Math.min(this.#migrateEnd, this.#migrateNext + slots);
+    for (let slot = this.#migrateNext; slot < end; slot++) {
+      const key = this.keyAt(slot);
+      if (key === "") continue;
+      const hash = this.#hashAt(slot);
+      const oldCell = this.#findCell(old, this.#oldMask, key, hash);
+      if (oldCell === -1 || old[oldCell] !== slot + 1) continue;
+      const cell = this.#emptyCellFor(key, hash);
+      if (cell !== -1) this.#index[cell] = slot + 1;
+    }
+    this.#migrateNext = end;
+    if (end === this.#migrateEnd) this.#oldIndex = undefined;
   }
 }
