@@ -181,6 +181,13 @@ function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | "pending
   return Promise.race([promise, new Promise<"pending">((r) => setTimeout(() => r("pending"), ms))]);
 }
 
+/** Expects `write` answered, and ok, within 3 s. */
+async function assertAnswered(write: Promise<KvResult>, why: string): Promise<void> {
+  const result = await settledWithin(write, 3000);
+  assert.notEqual(result, "pending", why);
+  assert.equal((result as KvResult).ok, true);
+}
+
 Deno.test("leader WAL: a write is answered while the leader's own write is held, once both followers have it on disk", async () => {
   const cluster = await startCluster();
   try {
@@ -212,9 +219,7 @@ Deno.test("leader WAL: with the leader's write held and one follower cut off, a 
     // Committed in raft (leader's log and one follower's), but on one disk only: no answer.
     assert.equal(await settledWithin(write, 500), "pending");
     gate.release();
-    const result = await settledWithin(write, 3000);
-    assert.notEqual(result, "pending", "the write was not answered once the leader's WAL had it");
-    assert.equal((result as KvResult).ok, true);
+    await assertAnswered(write, "the write was not answered once the leader's WAL had it");
   } finally {
     await cluster.close();
   }
@@ -277,9 +282,7 @@ Deno.test("follower WAL: a follower acknowledges an entry only once its write of
     // The leader's disk and the follower's memory are not a majority of disks.
     assert.equal(await settledWithin(write, 300), "pending", "acknowledged before it was written");
     gate.release();
-    const result = await settledWithin(write, 3000);
-    assert.notEqual(result, "pending", "the write was not answered once the follower wrote it");
-    assert.equal((result as KvResult).ok, true);
+    await assertAnswered(write, "the write was not answered once the follower wrote it");
   } finally {
     await cluster.close();
   }
@@ -310,13 +313,7 @@ Deno.test("follower forwarding: a write through a follower reaches the leader wh
       "answered before the follower wrote it",
     );
     gate.release();
-    const result = await settledWithin(write, 3000);
-    assert.notEqual(
-      result,
-      "pending",
-      "the write was not answered after the follower's WAL went on",
-    );
-    assert.equal((result as KvResult).ok, true);
+    await assertAnswered(write, "the write was not answered after the follower's WAL went on");
   } finally {
     await cluster.close();
   }
