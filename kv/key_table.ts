@@ -24,8 +24,9 @@
  * were reverted (c4d782a and ef24ee7 give the figures). The changed keys hold at most a change
  * set's worth (about `--snapshot-count`), but the sorted index's pending keys wait for the next
  * image, which a busy node may put off for 80 change sets: applying 1.1 million new keys in a loop
- * with no image, the apply that doubled that map stopped for 18-37 ms at 2^19 keys and 47-97 ms
- * at 2^20 (2026-11-27). Left as it is for now.
+ * with no image, the apply that doubled their one map stopped for 18-37 ms at 2^19 keys and 47-97
+ * ms at 2^20 (2026-11-27). So that table spreads its buckets over 16 maps (`shards`), each of
+ * which grows by copying a sixteenth of them.
  */
 
 /** 30 bits: every hash is a V8 small integer on every platform, never a heap number. */
@@ -35,21 +36,31 @@ export class KeyTable<T> {
   readonly #keyOf: (value: T) => string;
   readonly #seed: number;
   readonly #mask: number;
-  #buckets = new Map<number, T | T[]>();
+  /** The buckets, spread over `shards` maps by the hash's low bits. */
+  readonly #shards: Map<number, T | T[]>[];
+  readonly #shardMask: number;
   #size = 0;
 
   /**
-   * `keyOf` gives a stored value's key; values must not be arrays. `hashBits` (1 to 30, default
-   * 30) narrows the hash, so that tests meet collisions.
+   * `keyOf` gives a stored value's key; values must not be arrays. `shards` (a power of two up to
+   * 256, default 1) spreads the buckets over that many maps, so that each grows by copying a
+   * share of them. `hashBits` (1 to 30, default 30) narrows the hash, so that tests meet
+   * collisions.
    */
-  constructor(keyOf: (value: T) => string, options?: { hashBits?: number }) {
+  constructor(keyOf: (value: T) => string, options?: { hashBits?: number; shards?: number }) {
     const bits = options?.hashBits ?? HASH_BITS_MAX;
     if (!Number.isInteger(bits) || bits < 1 || bits > HASH_BITS_MAX) {
       throw new RangeError(`hashBits must be 1 to ${HASH_BITS_MAX}, not ${bits}`);
     }
+    const shards = options?.shards ?? 1;
+    if (!Number.isInteger(shards) || shards < 1 || shards > 256 || (shards & (shards - 1)) !== 0) {
+      throw new RangeError(`shards must be a power of two from 1 to 256, not ${shards}`);
+    }
     this.#keyOf = keyOf;
     this.#seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
     this.#mask = 2 ** bits - 1;
+    this.#shards = Array.from({ length: shards }, () => new Map<number, T | T[]>());
+    this.#shardMask = shards - 1;
   }
 
   get size(): number {
@@ -57,7 +68,8 @@ export class KeyTable<T> {
   }
 
   get(key: string): T | undefined {
-    const bucket = this.#buckets.get(this.#hash(key));
+    const hash = this.#hash(key);
+    const bucket = this.#shards[hash & this.#shardMask]!.get(hash);
     if (bucket === undefined) return undefined;
     if (!Array.isArray(bucket)) return this.#keyOf(bucket) === key ? bucket : undefined;
     for (const value of bucket) if (this.#keyOf(value) === key) return value;
@@ -84,15 +96,16 @@ export class KeyTable<T> {
     if (Array.isArray(value)) throw new TypeError("Cannot store an array in a KeyTable");
     const key = this.#keyOf(value);
     const hash = this.#hash(key);
-    const bucket = this.#buckets.get(hash);
+    const buckets = this.#shards[hash & this.#shardMask]!;
+    const bucket = buckets.get(hash);
     if (bucket === undefined) {
-      this.#buckets.set(hash, value);
+      buckets.set(hash, value);
     } else if (!Array.isArray(bucket)) {
       if (this.#keyOf(bucket) === key) {
-        if (replace) this.#buckets.set(hash, value);
+        if (replace) buckets.set(hash, value);
         return bucket;
       }
-      this.#buckets.set(hash, [bucket, value]);
+      buckets.set(hash, [bucket, value]);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
       if (at !== -1) {
@@ -114,18 +127,19 @@ export class KeyTable<T> {
   /** Removes the value stored under `key` and returns it (undefined if there was none). */
   take(key: string): T | undefined {
     const hash = this.#hash(key);
-    const bucket = this.#buckets.get(hash);
+    const buckets = this.#shards[hash & this.#shardMask]!;
+    const bucket = buckets.get(hash);
     if (bucket === undefined) return undefined;
     let taken: T;
     if (!Array.isArray(bucket)) {
       if (this.#keyOf(bucket) !== key) return undefined;
       taken = bucket;
-      this.#buckets.delete(hash);
+      buckets.delete(hash);
     } else {
       const at = bucket.findIndex((other) => this.#keyOf(other) === key);
       if (at === -1) return undefined;
       taken = bucket.splice(at, 1)[0]!;
-      if (bucket.length === 1) this.#buckets.set(hash, bucket[0]!);
+      if (bucket.length === 1) buckets.set(hash, bucket[0]!);
     }
     this.#size--;
     return taken;
@@ -133,14 +147,16 @@ export class KeyTable<T> {
 
   /** Every value, in no particular order. */
   *values(): IterableIterator<T> {
-    for (const bucket of this.#buckets.values()) {
-      if (Array.isArray(bucket)) yield* bucket;
-      else yield bucket;
+    for (const buckets of this.#shards) {
+      for (const bucket of buckets.values()) {
+        if (Array.isArray(bucket)) yield* bucket;
+        else yield bucket;
+      }
     }
   }
 
   clear(): void {
-    this.#buckets.clear();
+    for (const buckets of this.#shards) buckets.clear();
     this.#size = 0;
   }
 

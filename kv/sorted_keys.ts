@@ -23,6 +23,11 @@ const CHUNK_KEYS_FILL = 1024;
 const DENSE_MERGE_RATIO = 8;
 /** Up to this many pending keys are inserted one by one; more are sorted and merged. */
 const PENDING_INSERT_ONE_BY_ONE_MAX = 32;
+/**
+ * Maps the pending keys are spread over: they wait for the next image, up to hundreds of
+ * thousands of them, and one map grows by copying itself whole (key_table.ts).
+ */
+const PENDING_SHARDS = 16;
 /** Keys listed, sorted, merged or put in a chunk per step of `flushSteps`. */
 const FLUSH_STEP_KEYS = 2048;
 /** Sample keys per bucket of `sortStringsInSteps`: more keep the buckets nearer their mean size. */
@@ -57,7 +62,7 @@ export class SortedKeys<T> {
 
   constructor(keyOf: (value: T) => string) {
     this.#keyOf = keyOf;
-    this.#pending = new KeyTable(keyOf);
+    this.#pending = new KeyTable(keyOf, { shards: PENDING_SHARDS });
   }
 
   get size(): number {

@@ -7,11 +7,11 @@ interface Item {
   n: number;
 }
 
-for (const hashBits of [1, 3, 30]) {
-  Deno.test(`key table: agrees with a Map under random sets, adds, deletes and takes (hashBits ${hashBits})`, () => {
+for (const [hashBits, shards] of [[1, 1], [3, 4], [30, 1], [30, 16]] as const) {
+  Deno.test(`key table: agrees with a Map under random sets, adds, deletes and takes (hashBits ${hashBits}, shards ${shards})`, () => {
     for (const seed of [1, 2, 3]) {
       const next = mulberry32(seed); // A failing seed replays exactly.
-      const table = new KeyTable<Item>((item) => item.key, { hashBits });
+      const table = new KeyTable<Item>((item) => item.key, { hashBits, shards });
       const reference = new Map<string, Item>();
       for (let step = 0; step < 3000; step++) {
         // Binary-string keys, some sharing prefixes, some one char apart.
@@ -60,6 +60,7 @@ Deno.test("key table: a key is found by its chars, not by the string object", ()
   assert.equal(table.size, 2);
   assert.throws(() => new KeyTable<string>((key) => key, { hashBits: 31 }), RangeError);
   assert.throws(() => new KeyTable<string>((key) => key, { hashBits: 0 }), RangeError);
+  assert.throws(() => new KeyTable<string>((key) => key, { shards: 3 }), /power of two/);
 });
 
 Deno.test("key table: refuses an array as a value, which a bucket of collisions would look like", () => {
