@@ -255,7 +255,8 @@ export class SlotTable implements SlotVersions {
     const pageSlots = this.#pageMask + 1;
     if (at === 0) {
       // `new Array(n)` for every page, so that all pages have the same (holey) elements kind and
-      // the accessors' loads stay monomorphic: mixing packed and holey pages made gets 1.8x slower.
+      // the accessors' loads stay monomorphic: a first version that mixed packed and holey pages,
+      // and kept revisions in plain arrays, made gets 1.8x slower (89.7 against 50.4 ms per 100k).
       const slots = page === 0 ? 0 : pageSlots;
       this.#keys.push(new Array(slots));
       this.#values.push(new Array(slots));
