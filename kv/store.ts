@@ -259,12 +259,13 @@ export class KvStore {
       } else {
         // A running snapshot job's frozen runs may hold this slot: save the version the job
         // must encode before it is overwritten in place.
+        const before = table.valueAt(slot);
         const overlay = this.#snapshotOverlay;
         if (overlay !== undefined && currentRevision <= this.#snapshotIndex) {
           assert(!overlay.has(slot), "a slot saved for the snapshot job twice");
-          overlay.set(slot, { value: table.valueAt(slot), revision: currentRevision });
+          overlay.set(slot, { value: before, revision: currentRevision });
         }
-        this.#dataBytes += value.length - table.valueAt(slot).length;
+        this.#dataBytes += value.length - before.length;
         table.setVersion(slot, value, index);
         this.#markChanged(key, slot);
       }
