@@ -234,6 +234,13 @@ function addGauges(
   );
   registry.add(
     new CounterFamily(
+      "raftkv_peer_batches_sent_total",
+      "Batches of raft messages sent (one stream frame or POST each), per peer.",
+      perPeer((p) => p.batchesSent),
+    ),
+  );
+  registry.add(
+    new CounterFamily(
       "raftkv_peer_messages_received_total",
       "Raft messages received, per peer.",
       perPeer((p) => p.messagesReceived),

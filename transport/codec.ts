@@ -87,14 +87,23 @@ function idsSize(ids: number[]): number {
   return n;
 }
 
+function entrySize(e: Entry): number {
+  return varintSize(e.term) + varintSize(e.index) + 1 + bytesSize(e.data);
+}
+
+/** How much `encodedMessageSize(m)` grows when `more` is appended to `m.entries`. */
+export function appendedEntriesSize(m: Message, more: readonly Entry[]): number {
+  let n = varintSize(m.entries.length + more.length) - varintSize(m.entries.length);
+  for (const e of more) n += entrySize(e);
+  return n;
+}
+
 /** Encoded size of everything but the snapshot data bytes themselves. */
 function headSize(m: Message): number {
   let n = 3 + varintSize(m.to) + varintSize(m.from) + varintSize(m.term) +
     varintSize(m.logTerm) + varintSize(m.index) + varintSize(m.commit) +
     varintSize(m.rejectHint) + bytesSize(m.context) + varintSize(m.entries.length);
-  for (const e of m.entries) {
-    n += varintSize(e.term) + varintSize(e.index) + 1 + bytesSize(e.data);
-  }
+  for (const e of m.entries) n += entrySize(e);
   const s = m.snapshot;
   if (s !== undefined) {
     const cs = s.metadata.confState;

@@ -2,12 +2,19 @@
  * The bounded queue of raft messages waiting for one peer, shared by both message senders (the
  * POST pipeline in `peer_sender.ts` and the WebSocket stream in `stream_sender.ts`): bounded in
  * messages and in encoded bytes, drained oldest first in batches.
+ *
+ * Proposals a follower forwards to its leader, queued back to back, are merged into one MsgProp:
+ * a follower taking writes forwards one per client request, and the leader decodes and steps one
+ * message instead of one per write (at 64 connections, a tenth as many). Raft's leader takes a
+ * MsgProp's entries one by one (conf changes included); a merged proposal that it drops drops
+ * every write in it, which each time out as they would have one by one.
  */
 
 import assert from "node:assert/strict";
 import type { Logger } from "../raft/logger.ts";
-import type { Message } from "../raft/types.ts";
+import { type Message, MessageType } from "../raft/types.ts";
 import {
+  appendedEntriesSize,
   BATCH_MESSAGES_MAX,
   encodedMessageSize,
   ENTRIES_PER_BATCH_MAX,
@@ -19,6 +26,15 @@ export interface Queued {
   message: Message;
   /** `encodedMessageSize(message)`, computed once at enqueue time. */
   bytes: number;
+  /** Whether `message` is the queue's own copy, made when proposals were first merged into it. */
+  merged?: true;
+}
+
+/** Whether `next` can join the proposal `last` (queued, not yet taken) as more entries. */
+function joinsProposal(last: Message, next: Message): boolean {
+  return next.type === MessageType.MsgProp && last.type === MessageType.MsgProp &&
+    next.from === last.from && next.to === last.to && next.term === last.term &&
+    last.entries.length + next.entries.length <= ENTRIES_PER_MESSAGE_MAX;
 }
 
 export class MessageQueue {
@@ -52,6 +68,22 @@ export class MessageQueue {
           `${m.entries.length} entries exceed the wire limits`,
       );
       return false;
+    }
+    const last = this.#items.at(-1);
+    if (last !== undefined && joinsProposal(last.message, m)) {
+      const growth = appendedEntriesSize(last.message, m.entries);
+      if (last.bytes + growth <= MESSAGE_BYTES_MAX) {
+        if (this.#bytes + growth > this.limits.queueBytesMax) return false;
+        // Raft handed both messages over, but a copy keeps the first one's entries as raft made them.
+        if (last.merged === undefined) {
+          last.message = { ...last.message, entries: [...last.message.entries] };
+          last.merged = true;
+        }
+        for (const e of m.entries) last.message.entries.push(e);
+        last.bytes += growth;
+        this.#bytes += growth;
+        return true;
+      }
     }
     if (
       this.#items.length >= this.limits.queueMessagesMax ||
