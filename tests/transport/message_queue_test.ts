@@ -3,25 +3,13 @@ import { silentLogger } from "../../raft/logger.ts";
 import { type Entry, EntryType, type Message, MessageType } from "../../raft/types.ts";
 import { decodeBatch, encodeBatch, encodedMessageSize } from "../../transport/codec.ts";
 import { MessageQueue } from "../../transport/message_queue.ts";
+import { msg } from "../raft/network.ts";
 import { randomBytes, randomInt, seededRandom } from "./random_messages.ts";
 
 const LIMITS = { queueMessagesMax: 64, queueBytesMax: 1 << 20, batchBytesMax: 1 << 20 };
 
 function message(type: MessageType, fields: Partial<Message> = {}): Message {
-  return {
-    type,
-    to: 2,
-    from: 1,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: new Uint8Array(0),
-    ...fields,
-  };
+  return msg({ type, from: 1, to: 2, ...fields });
 }
 
 function entry(data: Uint8Array, type: EntryType = EntryType.Normal): Entry {
