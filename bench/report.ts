@@ -24,6 +24,8 @@ export interface PointResult {
   durationSeconds: number;
   /** True when a raft term changed during the point (an election happened). */
   termChanged: boolean;
+  /** Which of a `--repeat` run's rounds measured it, from 1; absent when measured once. */
+  round?: number;
 }
 
 export interface RunInfo {
@@ -184,28 +186,68 @@ function pointCells(p: PointResult): string[] {
   ];
 }
 
+/** Points grouped by `key`, groups and their members in the order first given. */
+function groupBy(points: PointResult[], key: (p: PointResult) => string): PointResult[][] {
+  const groups = new Map<string, PointResult[]>();
+  for (const p of points) {
+    const k = key(p);
+    const group = groups.get(k);
+    if (group === undefined) groups.set(k, [p]);
+    else group.push(p);
+  }
+  return [...groups.values()];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * One point per (workload, conns, system) of a `--repeat` run: each figure is the median of that
+ * figure over the rounds, taken on its own (the median p99 and the median ops/s may come from
+ * different rounds). Errors are summed and an election in any round is kept, so neither hides.
+ */
+export function medianPoints(points: PointResult[]): PointResult[] {
+  return groupBy(points, (p) => `${p.workload}\u0000${p.connections}\u0000${p.system}`)
+    .map((group) => {
+      const of = (figure: (p: PointResult) => number) => median(group.map(figure));
+      const details = group.map((p) => p.errorDetail).filter((d) => d !== "");
+      return {
+        system: group[0]!.system,
+        workload: group[0]!.workload,
+        connections: group[0]!.connections,
+        opsPerSecond: of((p) => p.opsPerSecond),
+        p50Ms: of((p) => p.p50Ms),
+        p99Ms: of((p) => p.p99Ms),
+        p999Ms: of((p) => p.p999Ms),
+        errors: group.reduce((sum, p) => sum + p.errors, 0),
+        errorDetail: details.join("; "),
+        requests: of((p) => p.requests),
+        serverCpuSeconds: of((p) => p.serverCpuSeconds),
+        wrkCpuSeconds: of((p) => p.wrkCpuSeconds),
+        otherCpuSeconds: of((p) => p.otherCpuSeconds),
+        durationSeconds: of((p) => p.durationSeconds),
+        termChanged: group.some((p) => p.termChanged),
+      };
+    });
+}
+
 /**
  * The results table: per (workload, conns) one row per system, then a `raftkv/etcd` row with
- * the ratio of each figure when both systems ran. Points keep the order in which they were given.
+ * the ratio of each figure when both systems ran. Points keep the order in which they were given;
+ * the points of a `--repeat` run's rounds get a group each, labelled with their round.
  */
 export function formatPointsTable(points: PointResult[]): string {
   const lines = [row(POINT_HEADER), row(POINT_HEADER.map(() => "---"))];
-  const keys: string[] = [];
-  const groups = new Map<string, PointResult[]>();
-  for (const p of points) {
-    const key = `${p.workload}\u0000${p.connections}`;
-    if (!groups.has(key)) {
-      groups.set(key, []);
-      keys.push(key);
-    }
-    groups.get(key)!.push(p);
-  }
-  for (const key of keys) {
-    const group = groups.get(key)!;
+  const groups = groupBy(points, (p) => `${p.workload}\u0000${p.connections}\u0000${p.round}`);
+  for (const group of groups) {
     const order: SystemName[] = ["raftkv", "etcd"];
     const sorted = [...group].sort((a, b) => order.indexOf(a.system) - order.indexOf(b.system));
     for (const p of sorted) {
-      const system = p.termChanged ? `${p.system} (election)` : p.system;
+      const round = p.round === undefined ? "" : `, round ${p.round}`;
+      const system = `${p.system}${round}${p.termChanged ? " (election)" : ""}`;
       lines.push(row([p.workload, `${p.connections}`, system, ...pointCells(p)]));
     }
     const r = group.find((p) => p.system === "raftkv");
@@ -384,9 +426,23 @@ export function formatReport(
         "its v3 JSON gateway (HTTP/JSON translated to gRPC inside etcd), as raftkv is through its " +
         "REST API; etcd's own gRPC clients would see other figures.",
       "",
-      formatPointsTable(parts.points),
-      "",
     );
+    const rounds = Math.max(...parts.points.map((p) => p.round ?? 1));
+    if (rounds === 1) out.push(formatPointsTable(parts.points), "");
+    else {
+      out.push(
+        `Each figure is the median of its ${rounds} rounds, taken on its own; errors are summed. ` +
+          "A point's rounds ran back to back, the systems' order alternating. Every round " +
+          "follows the table.",
+        "",
+        formatPointsTable(medianPoints(parts.points)),
+        "",
+        "### Every round",
+        "",
+        formatPointsTable(parts.points),
+        "",
+      );
+    }
   }
   if (parts.scale !== undefined && parts.scale.length > 0) {
     out.push(formatScaleTable(parts.scale), "");

@@ -74,6 +74,8 @@ Options:
   --quick                 short smoke run (3 s points, connections 1 and 64, 3 workloads)
   --scale                 load --keys keys and compare memory, snapshot, restart and catch-up
   --duration S            seconds per point (default 10; --quick 3; --scale: load during snapshot 20)
+  --repeat N              measure each point N times in a row; the table gives each figure's
+                          median, and every round below it (default 1)
   --connections LIST      comma-separated concurrency levels (default 1,16,64,256)
   --workloads LIST        subset of: ${Object.keys(WORKLOADS).join(", ")}
   --systems LIST          raftkv,etcd (default both)
@@ -96,6 +98,7 @@ interface Options {
   quick: boolean;
   scale: boolean;
   durationSeconds: number;
+  repeat: number;
   connections: number[];
   workloads: string[];
   systems: ("raftkv" | "etcd")[];
@@ -129,6 +132,7 @@ export function parseOptions(argv: string[]): Options | "help" {
       quick: { type: "boolean", default: false },
       scale: { type: "boolean", default: false },
       duration: { type: "string" },
+      repeat: { type: "string" },
       connections: { type: "string" },
       workloads: { type: "string" },
       systems: { type: "string", default: "raftkv,etcd" },
@@ -175,6 +179,7 @@ export function parseOptions(argv: string[]): Options | "help" {
     quick,
     scale,
     durationSeconds: positiveInt("duration", values.duration, scale ? 20 : quick ? 3 : 10),
+    repeat: positiveInt("repeat", values.repeat, 1),
     connections,
     workloads,
     systems: systems as ("raftkv" | "etcd")[],
@@ -469,52 +474,50 @@ async function runPoints(
     });
     const waits: number[] = [];
     let restless = 0;
-    let pointIndex = 0;
-    for (const workload of opts.workloads) {
-      for (const connections of opts.connections) {
-        // Alternate which system goes first so slow drift of the machine favours neither.
-        const order = pointIndex % 2 === 0 ? clusters : [...clusters].reverse();
-        for (const cluster of order) {
-          if (wasInterrupted()) return points;
-          if (failed.has(cluster.system)) continue;
-          const settled = await settle({
-            cpuSeconds: () => clusters.map((c) => sumCpu(c.pids())),
-            sync: syncDisks,
-            sleep,
-            now: () => performance.now(),
-          });
-          waits.push(settled.waitedMs);
-          if (!settled.quiet) {
-            restless++;
-            log(`not quiet after ${(settled.waitedMs / 1000).toFixed(1)} s; measuring anyway`);
-          }
-          let p: PointResult;
-          try {
-            p = await measurePoint(cluster, { workload, connections, pointIndex, opts });
-          } catch (err) {
-            // One bad point is noted and skipped; a dead server ends that system's run.
-            const msg = err instanceof Error ? err.message : String(err);
-            log(`${workload} c=${connections} ${cluster.system} failed: ${msg}`);
-            notes.push(
-              `${cluster.system} ${workload} c=${connections} failed: ${msg.split("\n")[0]}`,
-            );
-            if (cluster.deadMembers().length > 0) failed.add(cluster.system);
-            continue;
-          }
-          points.push(p);
-          log(
-            `${workload} c=${connections} ${p.system}: ${p.opsPerSecond.toFixed(0)} ops/s, p50 ${
-              p.p50Ms.toFixed(2)
-            } ms, p99 ${p.p99Ms.toFixed(2)} ms, p99.9 ${
-              p.p999Ms.toFixed(2)
-            } ms, ${p.errors} errors, server CPU ${p.serverCpuSeconds.toFixed(2)} s, wrk CPU ${
-              p.wrkCpuSeconds.toFixed(2)
-            } s, other CPU ${p.otherCpuSeconds.toFixed(2)} s; settled ${
-              (settled.waitedMs / 1000).toFixed(1)
-            } s before`,
-          );
+    for (const [pointIndex, { workload, connections, round }] of pointPlan(opts).entries()) {
+      // Alternate which system goes first so slow drift of the machine favours neither.
+      const order = pointIndex % 2 === 0 ? clusters : [...clusters].reverse();
+      const label = round === undefined ? "" : ` round ${round}`;
+      for (const cluster of order) {
+        if (wasInterrupted()) return points;
+        if (failed.has(cluster.system)) continue;
+        const settled = await settle({
+          cpuSeconds: () => clusters.map((c) => sumCpu(c.pids())),
+          sync: syncDisks,
+          sleep,
+          now: () => performance.now(),
+        });
+        waits.push(settled.waitedMs);
+        if (!settled.quiet) {
+          restless++;
+          log(`not quiet after ${(settled.waitedMs / 1000).toFixed(1)} s; measuring anyway`);
         }
-        pointIndex++;
+        let p: PointResult;
+        try {
+          p = await measurePoint(cluster, { workload, connections, pointIndex, opts });
+          if (round !== undefined) p.round = round;
+        } catch (err) {
+          // One bad point is noted and skipped; a dead server ends that system's run.
+          const msg = err instanceof Error ? err.message : String(err);
+          log(`${workload} c=${connections}${label} ${cluster.system} failed: ${msg}`);
+          notes.push(
+            `${cluster.system} ${workload} c=${connections}${label} failed: ${msg.split("\n")[0]}`,
+          );
+          if (cluster.deadMembers().length > 0) failed.add(cluster.system);
+          continue;
+        }
+        points.push(p);
+        log(
+          `${workload} c=${connections}${label} ${p.system}: ${
+            p.opsPerSecond.toFixed(0)
+          } ops/s, p50 ${p.p50Ms.toFixed(2)} ms, p99 ${p.p99Ms.toFixed(2)} ms, p99.9 ${
+            p.p999Ms.toFixed(2)
+          } ms, ${p.errors} errors, server CPU ${p.serverCpuSeconds.toFixed(2)} s, wrk CPU ${
+            p.wrkCpuSeconds.toFixed(2)
+          } s, other CPU ${p.otherCpuSeconds.toFixed(2)} s; settled ${
+            (settled.waitedMs / 1000).toFixed(1)
+          } s before`,
+        );
       }
     }
     if (waits.length > 0) notes.push(settleNote(waits, restless));
@@ -522,6 +525,24 @@ async function runPoints(
     await Promise.all(clusters.map((c) => c.stop()));
   }
   return points;
+}
+
+/**
+ * The points of a run in the order they are measured: each workload at each concurrency, and
+ * with `--repeat` its rounds back to back, so that they meet nearly the same machine and store.
+ */
+export function pointPlan(
+  opts: Pick<Options, "workloads" | "connections" | "repeat">,
+): { workload: string; connections: number; round?: number }[] {
+  const plan = [];
+  for (const workload of opts.workloads) {
+    for (const connections of opts.connections) {
+      for (let round = 1; round <= opts.repeat; round++) {
+        plan.push(opts.repeat === 1 ? { workload, connections } : { workload, connections, round });
+      }
+    }
+  }
+  return plan;
 }
 
 function settleNote(waitsMs: number[], restless: number): string {

@@ -12,6 +12,7 @@ import {
   formatRatio,
   formatReport,
   formatScaleTable,
+  medianPoints,
   mergeReport,
   parseSnapshotLog,
   type PointResult,
@@ -89,6 +90,52 @@ Deno.test("points table: raftkv row, etcd row, then a raftkv/etcd ratio row per 
   ok(lines.every((l) => l.split("|").length === lines[0]!.split("|").length));
 });
 
+Deno.test("--repeat: each figure's median over the rounds, errors summed, any election kept", () => {
+  const rounds = [
+    point({ round: 1, opsPerSecond: 900, p99Ms: 50, errors: 1, errorDetail: "timeout 1" }),
+    point({ round: 2, opsPerSecond: 1200, p99Ms: 20, termChanged: true }),
+    point({ round: 3, opsPerSecond: 1000, p99Ms: 90, errors: 2, errorDetail: "non-2xx 2" }),
+    point({ system: "etcd", round: 1, opsPerSecond: 400 }),
+    point({ system: "etcd", round: 2, opsPerSecond: 600 }),
+  ];
+  const [raftkv, etcd] = medianPoints(rounds);
+  equal(raftkv!.system, "raftkv");
+  // Each figure on its own: the median ops/s is round 3's, the median p99 round 1's.
+  equal(raftkv!.opsPerSecond, 1000);
+  equal(raftkv!.p99Ms, 50);
+  equal(raftkv!.errors, 3);
+  equal(raftkv!.errorDetail, "timeout 1; non-2xx 2");
+  equal(raftkv!.termChanged, true);
+  equal(raftkv!.round, undefined);
+  // An even count: the mean of the middle two.
+  equal(etcd!.opsPerSecond, 500);
+  equal(etcd!.termChanged, false);
+  // Other points keep their own groups.
+  equal(medianPoints([...rounds, point({ connections: 1, round: 1 })]).length, 3);
+});
+
+Deno.test("--repeat: the report gives the medians with their ratios, then every round", () => {
+  const report = formatReport(INFO, {
+    points: [
+      point({ round: 1, opsPerSecond: 900 }),
+      point({ system: "etcd", round: 1, opsPerSecond: 450 }),
+      point({ round: 2, opsPerSecond: 1100, termChanged: true }),
+      point({ system: "etcd", round: 2, opsPerSecond: 550 }),
+    ],
+  });
+  match(report, /median of its 2 rounds/);
+  const [medians, every] = report.split("### Every round");
+  match(medians!, /\| put-leader \| 64 \| raftkv \(election\) \| 1000 \|/);
+  match(medians!, /\| put-leader \| 64 \| \*\*raftkv\/etcd\*\* \| 2\.00× \|/);
+  match(every!, /\| put-leader \| 64 \| raftkv, round 1 \| 900 \|/);
+  match(every!, /\| put-leader \| 64 \| etcd, round 2 \| 550 \|/);
+  match(every!, /\| raftkv, round 2 \(election\) \| 1100 \|/);
+  // A ratio row per round.
+  equal(every!.split("**raftkv/etcd**").length - 1, 2);
+  // One round only: a single table, as before.
+  ok(!formatReport(INFO, { points: [point({})] }).includes("Every round"));
+});
+
 const scale = (system: "raftkv" | "etcd", rss: number): ScaleResult => ({
   system,
   keys: 1_000_000,
@@ -150,28 +197,29 @@ Deno.test("scale table: one row per figure with both systems and their ratio", (
   match(table, /election during snapshot \(term before → after\) \| yes \(2 → 3\) \| no \(2 → 2\)/);
 });
 
+const INFO: RunInfo = {
+  date: "2026-11-26T07:00:00Z",
+  command: "deno task bench --quick",
+  denoVersion: "2.9.6",
+  raftkvVersion: "commit abc1234",
+  etcdVersion: "3.4.23",
+  wrkVersion: "wrk 4.1.0",
+  cpus: 2,
+  cpuModel: "AMD EPYC",
+  memoryBytes: 24 * 1024 * 1024 * 1024,
+  loadAverageStart: "1.00 0.50 0.20",
+  loadAverageEnd: "2.00 1.00 0.40",
+  machineBusyShare: 0.9,
+  dataDirFilesystem: "ext4",
+  durationSeconds: 3,
+  wrkThreads: 1,
+  valueBytes: 256,
+  preloadedKeys: 200,
+  notes: ["a note"],
+};
+
 Deno.test("the report header names the date, versions, machine and its load", () => {
-  const info: RunInfo = {
-    date: "2026-11-26T07:00:00Z",
-    command: "deno task bench --quick",
-    denoVersion: "2.9.6",
-    raftkvVersion: "commit abc1234",
-    etcdVersion: "3.4.23",
-    wrkVersion: "wrk 4.1.0",
-    cpus: 2,
-    cpuModel: "AMD EPYC",
-    memoryBytes: 24 * 1024 * 1024 * 1024,
-    loadAverageStart: "1.00 0.50 0.20",
-    loadAverageEnd: "2.00 1.00 0.40",
-    machineBusyShare: 0.9,
-    dataDirFilesystem: "ext4",
-    durationSeconds: 3,
-    wrkThreads: 1,
-    valueBytes: 256,
-    preloadedKeys: 200,
-    notes: ["a note"],
-  };
-  const report = formatReport(info, { points: [point({})] });
+  const report = formatReport(INFO, { points: [point({})] });
   match(report, /date: 2026-11-26T07:00:00Z/);
   match(report, /Deno 2\.9\.6; raftkv commit abc1234; etcd 3\.4\.23; wrk 4\.1\.0/);
   match(report, /2 cores \(AMD EPYC\), 24\.0 GiB memory; data directories on ext4/);

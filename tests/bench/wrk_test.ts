@@ -3,7 +3,7 @@
  * and the Lua scripts' requests checked against a tiny in-process server when wrk is installed.
  */
 import { deepEqual, equal, match, ok, throws } from "node:assert/strict";
-import { parseOptions } from "../../bench/run.ts";
+import { parseOptions, pointPlan } from "../../bench/run.ts";
 import { parseProcStatCpuSeconds, which } from "../../bench/proc.ts";
 import {
   errorCount,
@@ -93,6 +93,7 @@ Deno.test("options: defaults, --quick subset, lists, and clear errors for bad va
   deepEqual(full.connections, [1, 16, 64, 256]);
   deepEqual(full.systems, ["raftkv", "etcd"]);
   equal(full.durationSeconds, 10);
+  equal(full.repeat, 1);
   equal(full.out, "bench/results.md");
   const quick = parseOptions(["--quick"]);
   ok(quick !== "help");
@@ -105,9 +106,32 @@ Deno.test("options: defaults, --quick subset, lists, and clear errors for bad va
   equal(custom.durationSeconds, 5);
   equal(parseOptions(["--help"]), "help");
   throws(() => parseOptions(["--connections", "0"]), /positive integer/);
+  throws(() => parseOptions(["--repeat", "0"]), /--repeat must be a positive integer/);
   throws(() => parseOptions(["--systems", "redis"]), /unknown system redis/);
   throws(() => parseOptions(["--workloads", "scan"]), /unknown workload scan/);
   throws(() => parseOptions(["--bogus"]));
+});
+
+Deno.test("--repeat: a point's rounds run back to back, numbered from 1", () => {
+  const repeated = parseOptions([
+    "--repeat",
+    "2",
+    "--workloads",
+    "put-leader",
+    "--connections",
+    "1,64",
+  ]);
+  ok(repeated !== "help");
+  deepEqual(pointPlan(repeated), [
+    { workload: "put-leader", connections: 1, round: 1 },
+    { workload: "put-leader", connections: 1, round: 2 },
+    { workload: "put-leader", connections: 64, round: 1 },
+    { workload: "put-leader", connections: 64, round: 2 },
+  ]);
+  // Measured once, points carry no round.
+  deepEqual(pointPlan({ workloads: ["put-leader"], connections: [1], repeat: 1 }), [
+    { workload: "put-leader", connections: 1 },
+  ]);
 });
 
 /** Records every request; answers like raftkv or like etcd's JSON gateway. */
