@@ -57,7 +57,13 @@ import {
   snapshotDataPrefix,
 } from "./snapshot_data.ts";
 import { type ChainLink, SnapshotChain } from "./snapshot_chain.ts";
-import { idFraction, snapshotDue, type SnapshotPhase, snapshotPhase } from "./snapshot_schedule.ts";
+import {
+  idFraction,
+  idleWindowMs,
+  snapshotDue,
+  type SnapshotPhase,
+  snapshotPhase,
+} from "./snapshot_schedule.ts";
 import { IdleMeter } from "./idle_meter.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { WaitRegistry } from "./wait.ts";
@@ -173,8 +179,11 @@ export class RaftServer {
    * p99 815 ms.
    */
   #imageStagger: number;
-  /** When a node under load defers an image (`SnapshotChain.imageNeed`), it is taken once idle. */
-  #idleMeter = new IdleMeter();
+  /**
+   * When a node under load defers an image (`SnapshotChain.imageNeed`), it is taken once idle:
+   * quiet for longer the higher its stagger (`idleWindowMs`).
+   */
+  #idleMeter: IdleMeter;
   /**
    * The loop is handling a Ready: it may be waiting on the disk, and then the node uses little CPU
    * but is not idle. Loading a million keys, a follower began its deferred image half a second
@@ -197,6 +206,7 @@ export class RaftServer {
     this.#chain = options.snapshotChain;
     this.#snapshotPhase = snapshotPhase(options.id, options.snapshotCount);
     this.#imageStagger = idFraction(options.id);
+    this.#idleMeter = new IdleMeter({ windowMs: idleWindowMs(this.#imageStagger) });
     const { hardState } = options.storage.initialState();
     this.#term = hardState.term;
     this.#commitIndex = hardState.commit;

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { snapshotDue, snapshotPhase } from "../../server/snapshot_schedule.ts";
+import {
+  idFraction,
+  idleWindowMs,
+  snapshotDue,
+  snapshotPhase,
+} from "../../server/snapshot_schedule.ts";
 
 /** The indexes at which a node applying one entry at a time would take its snapshots. */
 function dueIndexes(id: number, count: number, upTo: number): number[] {
@@ -46,4 +51,12 @@ Deno.test("snapshot schedule: a late snapshot does not move the phase; a jump pa
   // A snapshot from the leader far ahead: nothing due until the next point after it.
   assert.equal(snapshotDue(point + 1000, point + 1050, phase), false);
   assert.equal(snapshotDue(0, point + 1000, phase), true);
+});
+
+Deno.test("idle images: nodes 1 to 5 wait 0.5 to 3.5 s of quiet, each at least 0.4 s apart", () => {
+  const windows = [1, 2, 3, 4, 5].map((id) => idleWindowMs(idFraction(id))).sort((a, b) => a - b);
+  assert.ok(windows[0]! >= 500 && windows.at(-1)! <= 3500, `windows ${windows}`);
+  for (let i = 1; i < windows.length; i++) {
+    assert.ok(windows[i]! - windows[i - 1]! >= 400, `windows ${windows}`);
+  }
 });
