@@ -198,7 +198,9 @@ function groupBy(points: PointResult[], key: (p: PointResult) => string): PointR
   return [...groups.values()];
 }
 
-function median(values: number[]): number {
+/** The middle value, or the mean of the two middle values of an even count; NaN when empty. */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;

@@ -20,6 +20,7 @@ import { Snapshotter } from "../snap/mod.ts";
 import { encodeSnapshotHead, headerCrc, setHeaderCrc } from "../snap/snapshot_file.ts";
 import { crc32c } from "../wal/crc32c.ts";
 import { writeAll } from "../wal/fs_util.ts";
+import { median } from "./report.ts";
 
 const DATA_BYTES = 64 * 1024 * 1024;
 /** Each iteration writes 64 MiB and fsyncs it: a few iterations say enough. */
@@ -115,11 +116,6 @@ for (const kind of KINDS) {
       samples[kind].ms.push(performance.now() - t0);
     },
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
 globalThis.addEventListener("unload", () => {

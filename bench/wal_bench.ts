@@ -18,6 +18,7 @@ import type { Entry } from "../raft/types.ts";
 import { Wal } from "../wal/mod.ts";
 import { recordBytes } from "../wal/record.ts";
 import { ENTRY_FIXED_BYTES, HARD_STATE_BYTES } from "../wal/codec.ts";
+import { median } from "./report.ts";
 
 const ENTRY_DATA_BYTES = 256;
 const BATCH_SIZES = [1, 16, 256];
@@ -92,11 +93,6 @@ for (const n of BATCH_SIZES) {
       },
     });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
 globalThis.addEventListener("unload", () => {

@@ -12,6 +12,7 @@ import {
   formatRatio,
   formatReport,
   formatScaleTable,
+  median,
   medianPoints,
   mergeReport,
   parseSnapshotLog,
@@ -110,6 +111,7 @@ Deno.test("--repeat: each figure's median over the rounds, errors summed, any el
   // An even count: the mean of the middle two.
   equal(etcd!.opsPerSecond, 500);
   equal(etcd!.termChanged, false);
+  equal(median([]), NaN);
   // Other points keep their own groups.
   equal(medianPoints([...rounds, point({ connections: 1, round: 1 })]).length, 3);
 });
