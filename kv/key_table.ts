@@ -23,7 +23,7 @@
  * while idle stalled both followers at once under load and raised a node's peak memory. Both
  * were reverted (c4d782a and ef24ee7 give the figures). The changed keys hold at most a change
  * set's worth (about `--snapshot-count`), but the sorted index's pending keys wait for the next
- * image, which a busy node may put off for 80 change sets: applying 1.1 million new keys in a loop
+ * image, which a busy node may put off for 128 change sets: applying 1.1 million new keys in a loop
  * with no image, the apply that doubled their one map stopped for 18-37 ms at 2^19 keys and 47-97
  * ms at 2^20 (2026-11-27). So that table spreads its buckets over 16 maps (`shards`), each of
  * which grows by copying a sixteenth of them.

@@ -8,11 +8,11 @@
  * that disk traffic competes with the WAL's fsyncs. A change set costs what was written since the
  * last snapshot. A new image is taken once the chain holds as many bytes the store no longer has
  * (overwritten or deleted since) as the store itself, or after `CHANGE_SETS_MAX` change sets once
- * the node is idle (a quarter more if it never is), both a little sooner on most nodes so that they
- * do not all write an image at once: that bounds both the disk space and the work of a restart to
- * twice the store. A store that only grows is not rewritten whole every time it doubles: those
- * images were most of the snapshot traffic under a write load of new keys, and the tail of its
- * write latency.
+ * the node is idle (twice as many if it never is), both a little sooner on most nodes so that they
+ * do not all write an image at once: that bounds the disk space to twice the store, and the work
+ * of a restart to that and the change sets' keys. A store that only grows is not rewritten whole
+ * every time it doubles: those images were most of the snapshot traffic under a write load of new
+ * keys, and the tail of its write latency.
  *
  * Each snapshot is one file of snap/ (named by index and term, CRC-checked), marked in the WAL
  * when complete; a change set names the snapshot it follows. A follower that needs a snapshot is
@@ -25,7 +25,9 @@ import type { WalSnapshotMarker } from "../wal/mod.ts";
 import type { Members } from "./members.ts";
 import {
   decodeSnapshotData,
+  decodeSnapshotPrevious,
   releaseSnapshotBytes,
+  SNAPSHOT_DATA_HEAD_BYTES,
   SnapshotDataError,
   type SnapshotLink,
 } from "./snapshot_data.ts";
@@ -63,11 +65,14 @@ export class SnapshotChain {
    * itself, so a restart reads at most twice the store. After `CHANGE_SETS_MAX` change sets,
    * `when idle`: an image costs a second or more of CPU at a few hundred thousand keys, and writes
    * through a node taking one had p99 25-120 ms at 64 connections, so a node under load defers it
-   * to a moment it is idle (`RaftServer`), for up to a quarter more change sets, then `now` (a
-   * restart holds a chain's change sets in memory until it reaches the image). A node's `stagger`
-   * (0 to 1, `idFraction` of its id) lowers the limits, the change sets by up to a half and the
-   * bytes by up to a quarter, so that the nodes write their images at different indexes rather
-   * than all at once.
+   * to a moment it is idle (`RaftServer`), for up to as many change sets again, then `now` (a
+   * restart replays every change set, key by key: a million keys took 2.3-3.4 s that way against
+   * 0.9-1.8 s from an image, one process on this machine). A quarter more was the limit while a
+   * restart held a chain's change sets in memory (it now reads them one at a time): 9 to 14
+   * change sets, about what the bench writes in one 10 s point, so an image put off in one point
+   * could be forced in the next. A node's `stagger` (0 to 1, `idFraction` of its id) lowers the
+   * limits, the change sets by up to a half and the bytes by up to a quarter, so that the nodes
+   * write their images at different indexes rather than all at once.
    */
   imageNeed(storeBytes: number, stagger = 0): ImageNeed {
     if (!(stagger >= 0 && stagger < 1)) throw new RangeError(`stagger ${stagger} is not in [0, 1)`);
@@ -77,7 +82,7 @@ export class SnapshotChain {
     const chainBytes = this.links.reduce((sum, link) => sum + link.bytes, 0);
     const changeSetsMax = CHANGE_SETS_MAX - Math.floor(stagger * CHANGE_SETS_MAX / 2);
     if (chainBytes >= (2 - stagger / 2) * storeBytes) return "now";
-    if (changeSets >= changeSetsMax + Math.floor(changeSetsMax / 4)) return "now";
+    if (changeSets >= 2 * changeSetsMax) return "now";
     return changeSets >= changeSetsMax ? "when idle" : "not yet";
   }
 
@@ -138,48 +143,52 @@ export async function loadSnapshotChain(
 }
 
 async function loadChainAt(snapshotter: Snapshotter, tip: SnapshotLink): Promise<LoadedChain> {
-  // From the tip back to its image; change sets are small, so they wait in memory.
-  const changeSets: { link: ChainLink; store: Uint8Array }[] = [];
-  let link: SnapshotLink = tip;
-  let newest: { metadata: SnapshotMetadata; members: Members } | undefined;
-  for (let read = 0;; read++) {
-    if (read >= LINKS_READ_MAX) {
+  // From the tip back to its image by each file's head, which names the snapshot it follows;
+  // then forwards, each file read whole (CRC-checked) and applied, so that only one file's bytes
+  // are in memory at a time, however long the chain.
+  const links: SnapshotLink[] = [tip];
+  for (;;) {
+    if (links.length > LINKS_READ_MAX) {
       throw new SnapshotDataError(`its chain is longer than ${LINKS_READ_MAX} snapshots`);
     }
-    const snapshot = await snapshotter.read(link, { sliceBytes: STARTUP_READ_SLICE_BYTES });
-    const data = decodeSnapshotData(snapshot.data);
-    newest ??= { metadata: snapshot.metadata, members: data.members };
-    if (data.previous === undefined) {
-      const store = new KvStore();
-      // The store copies what it keeps: the file's bytes are freed as soon as they are read.
-      try {
-        store.restore(data.store);
-      } finally {
-        releaseSnapshotBytes(snapshot.data);
-      }
-      const links: ChainLink[] = [{ ...link, bytes: data.store.length, image: true }];
-      for (const changes of changeSets.reverse()) {
-        store.applyChanges(changes.store);
-        releaseSnapshotBytes(changes.store);
-        links.push(changes.link);
-      }
-      return {
-        chain: new SnapshotChain(links),
-        metadata: newest.metadata,
-        confState: newest.metadata.confState,
-        members: newest.members,
-        store,
-      };
-    }
-    if (data.previous.index >= link.index) {
+    const link = links.at(-1)!;
+    const head = await snapshotter.readHead(link, SNAPSHOT_DATA_HEAD_BYTES);
+    const previous = decodeSnapshotPrevious(head.data);
+    if (previous === undefined) break;
+    if (previous.index >= link.index) {
       throw new SnapshotDataError(
-        `snapshot ${link.index} follows snapshot ${data.previous.index}, which is not older`,
+        `snapshot ${link.index} follows snapshot ${previous.index}, which is not older`,
       );
     }
-    changeSets.push({
-      link: { ...link, bytes: data.store.length, image: false },
-      store: data.store,
-    });
-    link = data.previous;
+    links.push(previous);
   }
+  links.reverse();
+  const store = new KvStore();
+  const chain: ChainLink[] = [];
+  let newest: { metadata: SnapshotMetadata; members: Members } | undefined;
+  for (const [i, link] of links.entries()) {
+    const snapshot = await snapshotter.read(link, { sliceBytes: STARTUP_READ_SLICE_BYTES });
+    // The store copies what it keeps: the file's bytes are freed as soon as they are used.
+    try {
+      const data = decodeSnapshotData(snapshot.data);
+      const expected = links[i - 1];
+      if (data.previous?.index !== expected?.index || data.previous?.term !== expected?.term) {
+        throw new SnapshotDataError(`snapshot ${link.index} changed while it was loaded`);
+      }
+      if (data.previous === undefined) store.restore(data.store);
+      else store.applyChanges(data.store);
+      chain.push({ ...link, bytes: data.store.length, image: data.previous === undefined });
+      newest = { metadata: snapshot.metadata, members: data.members };
+    } finally {
+      releaseSnapshotBytes(snapshot.data);
+    }
+  }
+  if (newest === undefined) throw new Error("Invariant violated: a chain holds its tip");
+  return {
+    chain: new SnapshotChain(chain),
+    metadata: newest.metadata,
+    confState: newest.metadata.confState,
+    members: newest.members,
+    store,
+  };
 }

@@ -74,37 +74,19 @@ export function encodeSnapshotData(
   return out;
 }
 
+/** Bytes at the start of a snapshot's data that hold its kind and the snapshot it follows. */
+export const SNAPSHOT_DATA_HEAD_BYTES = HEADER_BYTES;
+
+/**
+ * The snapshot a change set follows, or undefined for an image, from the first
+ * `SNAPSHOT_DATA_HEAD_BYTES` of a snapshot's data (or all of it, when shorter).
+ */
+export function decodeSnapshotPrevious(head: Uint8Array): SnapshotLink | undefined {
+  return decodeHeader(head).previous;
+}
+
 export function decodeSnapshotData(data: Uint8Array): SnapshotData {
-  const fail = (why: string): never => {
-    throw new SnapshotDataError(`Cannot read snapshot data: ${why}`);
-  };
-  if (data.length < V1_HEADER_BYTES || MAGIC.some((byte, i) => data[i] !== byte)) {
-    fail("not a raftkv snapshot");
-  }
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  let headerBytes = V1_HEADER_BYTES;
-  let membersLength: number;
-  let previous: SnapshotLink | undefined;
-  if (data[4] === 1) {
-    membersLength = view.getUint32(5);
-  } else if (data[4] === VERSION) {
-    if (data.length < HEADER_BYTES) fail("shorter than its header");
-    headerBytes = HEADER_BYTES;
-    const index = Number(view.getBigUint64(6));
-    const term = Number(view.getBigUint64(14));
-    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term)) {
-      fail("previous snapshot index or term is not a safe integer");
-    }
-    if (data[5] === KIND_CHANGES) {
-      if (index < 1 || term < 1) fail("a change set without the snapshot it follows");
-      previous = { index, term };
-    } else if (data[5] !== KIND_IMAGE) {
-      fail(`unknown kind ${data[5]}`);
-    }
-    membersLength = view.getUint32(22);
-  } else {
-    return fail(`unknown version ${data[4]}`);
-  }
+  const { headerBytes, membersLength, previous } = decodeHeader(data);
   if (headerBytes + membersLength > data.length) fail("member table runs past the end");
   const membersBytes = data.subarray(headerBytes, headerBytes + membersLength);
   let members: Members;
@@ -114,6 +96,37 @@ export function decodeSnapshotData(data: Uint8Array): SnapshotData {
     throw new SnapshotDataError(`Cannot read snapshot data: ${(error as Error).message}`);
   }
   return { members, store: data.subarray(headerBytes + membersLength), previous };
+}
+
+function fail(why: string): never {
+  throw new SnapshotDataError(`Cannot read snapshot data: ${why}`);
+}
+
+function decodeHeader(
+  data: Uint8Array,
+): { headerBytes: number; membersLength: number; previous: SnapshotLink | undefined } {
+  if (data.length < V1_HEADER_BYTES || MAGIC.some((byte, i) => data[i] !== byte)) {
+    fail("not a raftkv snapshot");
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (data[4] === 1) {
+    return { headerBytes: V1_HEADER_BYTES, membersLength: view.getUint32(5), previous: undefined };
+  }
+  if (data[4] !== VERSION) fail(`unknown version ${data[4]}`);
+  if (data.length < HEADER_BYTES) fail("shorter than its header");
+  const index = Number(view.getBigUint64(6));
+  const term = Number(view.getBigUint64(14));
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term)) {
+    fail("previous snapshot index or term is not a safe integer");
+  }
+  let previous: SnapshotLink | undefined;
+  if (data[5] === KIND_CHANGES) {
+    if (index < 1 || term < 1) fail("a change set without the snapshot it follows");
+    previous = { index, term };
+  } else if (data[5] !== KIND_IMAGE) {
+    fail(`unknown kind ${data[5]}`);
+  }
+  return { headerBytes: HEADER_BYTES, membersLength: view.getUint32(22), previous };
 }
 
 /**

@@ -180,6 +180,29 @@ async function scanSnapshotFile(
   return { metadata: decodeSnapshotMetadata(meta), crc };
 }
 
+/**
+ * Reads a snapshot file's metadata and the first `dataBytes` bytes of its data (fewer if it holds
+ * fewer), checking its header against `fileBytes` but not its CRC, which covers the whole file:
+ * a cheap look at what a snapshot is (a chain's links, snapshot_chain.ts), to be trusted only
+ * once a whole read checked it.
+ */
+export async function readSnapshotHead(
+  file: Deno.FsFile,
+  options: { fileBytes: number; dataBytes: number },
+): Promise<Snapshot> {
+  const { fileBytes } = options;
+  assert(Number.isSafeInteger(options.dataBytes) && options.dataBytes >= 0, "a byte count");
+  if (fileBytes < SNAPSHOT_HEADER_BYTES) throw new SnapshotFileError("file shorter than header");
+  const header = new Uint8Array(SNAPSHOT_HEADER_BYTES);
+  if (!await readFull(file, header)) throw new SnapshotFileError("file shorter than header");
+  const h = decodeSnapshotHeader(header, fileBytes);
+  const meta = new Uint8Array(h.metaBytes);
+  if (!await readFull(file, meta)) throw new SnapshotFileError("file ends in its metadata");
+  const data = new Uint8Array(Math.min(options.dataBytes, h.dataBytes));
+  if (!await readFull(file, data)) throw new SnapshotFileError("file ends in its data");
+  return { metadata: decodeSnapshotMetadata(meta), data };
+}
+
 /** Reads and checks a whole snapshot file, keeping its data. */
 export async function readSnapshotFile(
   file: Deno.FsFile,

@@ -8,6 +8,7 @@ import { SNAPSHOT_FILE_BYTES_MAX, SnapshotFileError } from "./snapshot_file.ts";
 import {
   checkSnapshotFile,
   readSnapshotFile,
+  readSnapshotHead,
   SNAPSHOT_SLICE_BYTES_DEFAULT,
   SNAPSHOT_SLICE_BYTES_MAX,
   type SnapshotSource,
@@ -27,6 +28,16 @@ interface SnapName {
   name: string;
   term: number;
   index: number;
+}
+
+/** `snap`, unless it holds another index or term than its file's name says. */
+function checkName(snap: Snapshot, n: SnapName): Snapshot {
+  if (snap.metadata.index !== n.index || snap.metadata.term !== n.term) {
+    throw new SnapshotFileError(
+      `holds term ${snap.metadata.term} index ${snap.metadata.index}, not what its name says`,
+    );
+  }
+  return snap;
 }
 
 function hex16(n: number): string {
@@ -158,15 +169,39 @@ export class Snapshotter {
    * holds something else. `sliceBytes` overrides the slice size of this read: a node that is
    * starting has nothing to yield to, and reads faster in larger slices.
    */
-  async read(
+  read(
     link: { index: number; term: number },
     options?: { sliceBytes?: number },
   ): Promise<Snapshot> {
+    const sliceBytes = checkedSliceBytes(options?.sliceBytes ?? this.#sliceBytes);
+    return this.#readNamed(link, (path, n) => this.#read(path, n, sliceBytes));
+  }
+
+  /**
+   * The metadata and first `dataBytes` bytes of data of the snapshot at `index` and `term`,
+   * without a CRC check: what `read` would return, cut short, and unchecked (the CRC covers the
+   * whole file). Throws like `read` for a missing file or a damaged header.
+   */
+  readHead(link: { index: number; term: number }, dataBytes: number): Promise<Snapshot> {
+    return this.#readNamed(link, async (path, n) => {
+      const file = await Deno.open(path, { read: true });
+      try {
+        const { size } = await file.stat();
+        return checkName(await readSnapshotHead(file, { fileBytes: size, dataBytes }), n);
+      } finally {
+        file.close();
+      }
+    });
+  }
+
+  async #readNamed(
+    link: { index: number; term: number },
+    read: (path: string, n: SnapName) => Promise<Snapshot>,
+  ): Promise<Snapshot> {
     const name = snapshotFileName(link.term, link.index);
     const path = joinPath(this.#dir, name);
-    const sliceBytes = checkedSliceBytes(options?.sliceBytes ?? this.#sliceBytes);
     try {
-      return await this.#read(path, { name, ...link }, sliceBytes);
+      return await read(path, { name, ...link });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
         throw new SnapshotFileError(`${path} is missing`);
@@ -230,12 +265,7 @@ export class Snapshotter {
     } finally {
       file.close();
     }
-    if (snap.metadata.index !== n.index || snap.metadata.term !== n.term) {
-      throw new SnapshotFileError(
-        `holds term ${snap.metadata.term} index ${snap.metadata.index}, not what its name says`,
-      );
-    }
-    return snap;
+    return checkName(snap, n);
   }
 
   /** Removes all but the newest `keep` snapshot files, and leftover temporary files. */

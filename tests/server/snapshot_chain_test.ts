@@ -70,7 +70,7 @@ Deno.test("chain: after many change sets an image waits for an idle node, then n
   // Growth alone never calls for an image: the number of change sets does.
   let many = new SnapshotChain().then(image(1, 1e6));
   const needAfter = new Map<number, string>();
-  const busyMax = CHANGE_SETS_MAX + CHANGE_SETS_MAX / 4;
+  const busyMax = 2 * CHANGE_SETS_MAX;
   for (let i = 0; i <= busyMax; i++) {
     needAfter.set(i, many.imageNeed(1e6 + i * 1e5));
     many = many.then(changes(2 + i, 1e5));
@@ -174,6 +174,54 @@ Deno.test("chain: a missing or damaged link skips to an older snapshot, with a w
     const again = await loadSnapshotChain(snapshotter, markers, logger);
     assert.equal(again?.metadata.index, 10);
     assert.match(logs.at(-1)!, /is missing/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("chain: a restart reads a long chain one file at a time", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const snapshotter = new Snapshotter(dir, { keep: Infinity });
+    const members = new Members([{ id: 1, peerURL: "http://a:1", learner: false }]);
+    const store = new KvStore();
+    const save = (index: number, data: Uint8Array) =>
+      snapshotter.save({ metadata: { index, term: 2, confState }, data });
+    store.apply(1, put("k", "v1"));
+    await save(1, encodeSnapshotData(members, store.snapshot()));
+    store.resetChanges();
+    // Longer than the chain the old loader allowed (4 x CHANGE_SETS_MAX links).
+    const length = 4 * CHANGE_SETS_MAX;
+    for (let i = 2; i <= length; i++) {
+      store.apply(i, put(`k${i % 7}`, `v${i}`));
+      await save(
+        i,
+        encodeSnapshotData(members, store.takeChanges(), { previous: { index: i - 1, term: 2 } }),
+      );
+    }
+    // Every buffer read is released before the next read returns.
+    const held: Uint8Array[] = [];
+    const read = snapshotter.read.bind(snapshotter);
+    snapshotter.read = async (link, options) => {
+      const snapshot = await read(link, options);
+      assert.ok(held.every((data) => data.length === 0), `read of ${link.index} beside another`);
+      held.push(snapshot.data);
+      return snapshot;
+    };
+    const loaded = await loadSnapshotChain(snapshotter, [{ index: length, term: 2 }], logger);
+    assert.equal(held.length, length);
+    assert.equal(loaded?.chain.links.length, length);
+    assert.equal(Buffer.compare(loaded!.store.snapshot(), store.snapshot()), 0);
+    // One link more is a loop or a damaged directory.
+    store.apply(length + 1, put("k", "last"));
+    await save(
+      length + 1,
+      encodeSnapshotData(members, store.takeChanges(), { previous: { index: length, term: 2 } }),
+    );
+    logs.length = 0;
+    const tooLong = await loadSnapshotChain(snapshotter, [{ index: length + 1, term: 2 }], logger);
+    assert.equal(tooLong, undefined);
+    assert.match(logs[0]!, /longer than 256 snapshots/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

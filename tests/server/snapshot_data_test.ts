@@ -5,7 +5,9 @@ import { KvStore } from "../../kv/mod.ts";
 import {
   checkSnapshotImage,
   decodeSnapshotData,
+  decodeSnapshotPrevious,
   encodeSnapshotData,
+  SNAPSHOT_DATA_HEAD_BYTES,
   SnapshotDataError,
 } from "../../server/snapshot_data.ts";
 
@@ -47,6 +49,24 @@ Deno.test("a change set names the snapshot it follows; an image names none", () 
   deepEqual(changes.previous, { index: 300, term: 4 });
   deepEqual([...changes.store], [...store]);
   deepEqual(decodeSnapshotData(encodeSnapshotData(new Members(), store)).previous, undefined);
+});
+
+Deno.test("the link to the previous snapshot reads from the data's first bytes alone", () => {
+  const store = new Uint8Array(1000);
+  const changes = encodeSnapshotData(new Members(), store, { previous: { index: 300, term: 4 } });
+  deepEqual(decodeSnapshotPrevious(changes.subarray(0, SNAPSHOT_DATA_HEAD_BYTES)), {
+    index: 300,
+    term: 4,
+  });
+  const image = encodeSnapshotData(new Members(), store);
+  deepEqual(decodeSnapshotPrevious(image.subarray(0, SNAPSHOT_DATA_HEAD_BYTES)), undefined);
+  throws(
+    () => decodeSnapshotPrevious(changes.subarray(0, SNAPSHOT_DATA_HEAD_BYTES - 1)),
+    /shorter/,
+  );
+  const badKind = changes.slice(0, SNAPSHOT_DATA_HEAD_BYTES);
+  badKind[5] = 7;
+  throws(() => decodeSnapshotPrevious(badKind), /unknown kind 7/);
 });
 
 Deno.test("version 1 snapshot data (an image, no kind) still reads", () => {

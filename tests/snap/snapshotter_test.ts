@@ -1,6 +1,6 @@
-import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import type { Snapshot } from "../../raft/types.ts";
-import { snapshotFileName, Snapshotter } from "../../snap/mod.ts";
+import { SnapshotFileError, snapshotFileName, Snapshotter } from "../../snap/mod.ts";
 import { recordingLogger, withTempDir } from "../wal/helpers.ts";
 
 function snap(index: number, term: number, bytes = 100): Snapshot {
@@ -86,6 +86,33 @@ Deno.test("a corrupt or truncated newest snapshot is skipped with a warning", as
       await Deno.writeFile(`${dir}/${snapshotFileName(1, 10)}`, bad);
       strictEqual(await s.load(), undefined, `flip at ${at}`);
     }
+  });
+});
+
+Deno.test("readHead gives the metadata and the first data bytes, without the CRC check", async () => {
+  await withTempDir(async (dir) => {
+    const s = new Snapshotter(dir);
+    const whole = snap(40, 2, 300);
+    await s.save(whole);
+    const head = await s.readHead({ index: 40, term: 2 }, 10);
+    deepStrictEqual(head.metadata, whole.metadata);
+    deepStrictEqual([...head.data], [...whole.data.subarray(0, 10)]);
+    strictEqual((await s.readHead({ index: 40, term: 2 }, 1000)).data.length, 300);
+    // A flipped byte past the head: read fails its CRC check, readHead does not look.
+    const path = `${dir}/${snapshotFileName(2, 40)}`;
+    const bytes = await Deno.readFile(path);
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0x10;
+    await Deno.writeFile(path, bytes);
+    deepStrictEqual([...(await s.readHead({ index: 40, term: 2 }, 10)).data], [
+      ...whole.data.subarray(0, 10),
+    ]);
+    await rejects(() => s.read({ index: 40, term: 2 }), /CRC mismatch/);
+    // Missing, misnamed, or a header that does not add up: refused like read.
+    await rejects(() => s.readHead({ index: 41, term: 2 }, 10), /is missing/);
+    await Deno.copyFile(path, `${dir}/${snapshotFileName(3, 50)}`);
+    await rejects(() => s.readHead({ index: 50, term: 3 }, 10), /not what its name says/);
+    await Deno.writeFile(path, bytes.subarray(0, bytes.length - 1));
+    await rejects(() => s.readHead({ index: 40, term: 2 }, 10), SnapshotFileError);
   });
 });
 
