@@ -215,6 +215,22 @@ export class RaftkvCluster implements BenchCluster {
     return new TextEncoder().encode(r.text).length;
   }
 
+  /**
+   * True while a node has an image due (put off until it is idle) or a snapshot in progress, by
+   * its metrics; a node that does not answer counts as having none.
+   */
+  async pendingWork(): Promise<boolean> {
+    const busy = await Promise.all(this.#nodes.map(async (n) => {
+      try {
+        const r = await httpRequest(`${this.#clientUrl(n.slot)}/metrics`, { timeoutMs: 2000 });
+        return /^raftkv_(image_due|snapshot_in_progress) 1$/m.test(r.text);
+      } catch {
+        return false;
+      }
+    }));
+    return busy.some(Boolean);
+  }
+
   /** snapshotIndex and appliedIndex of every node (undefined for a node that does not answer). */
   async snapshotIndexes(): Promise<
     ({ id: number; snapshot: number; applied: number } | undefined)[]

@@ -483,6 +483,8 @@ async function runPoints(
         if (failed.has(cluster.system)) continue;
         const settled = await settle({
           cpuSeconds: () => clusters.map((c) => sumCpu(c.pids())),
+          pending: async () =>
+            (await Promise.all(clusters.map((c) => c.pendingWork()))).some(Boolean),
           sync: syncDisks,
           sleep,
           now: () => performance.now(),
@@ -551,6 +553,7 @@ function settleNote(waitsMs: number[], restless: number): string {
   const d = SETTLE_DEFAULTS;
   return `before each point: \`sync\`, then until each cluster's servers used under ` +
     `${d.busyShareMax * 100}% of one core for ${d.quietWindows} × ${s(d.windowMs)} s ` +
+    `with no snapshot in progress or image put off on a raftkv node ` +
     `(at most ${d.maxMs / 1000} s): waited ${s(sorted[0]!)}–${s(sorted.at(-1)!)} s, median ` +
     `${s(sorted[Math.floor(sorted.length / 2)]!)} s` +
     (restless > 0 ? `; ${restless} point(s) measured without quiet` : "");

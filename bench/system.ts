@@ -39,6 +39,8 @@ export interface BenchCluster {
   countKeys(prefix: string): Promise<number | undefined>;
   /** Reads a key (serializable) from a node; returns the value's length or undefined if absent. */
   readLength(nodeIndex: number, key: string): Promise<number | undefined>;
+  /** True while a node reports background work to come or under way (see bench/settle.ts). */
+  pendingWork(): Promise<boolean>;
   stop(): Promise<void>;
 }
 

@@ -729,11 +729,24 @@ export class RaftServer {
 
   /** Takes the image that the chain put off until this node is idle, if there is one. */
   #maybeStartIdleImage(): void {
-    if (this.#snapshotRunning || this.#snapshotSaved !== undefined || this.#stopped) return;
+    if (this.#snapshotRunning || this.#snapshotSaved !== undefined) return;
+    if (this.imageDue) this.#startSnapshot(true);
+  }
+
+  /**
+   * True while the snapshot chain calls for an image that this node puts off until it is idle,
+   * until that image is saved (its metrics say so: the bench waits for it before it measures).
+   */
+  get imageDue(): boolean {
+    if (this.#stopped) return false;
     // Only past the last snapshot: an image at its index would be the same state again.
-    if (this.#appliedIndex <= this.#snapshotIndex) return;
-    if (this.#chain.imageNeed(this.store.imageBytes, this.#imageStagger) !== "when idle") return;
-    this.#startSnapshot(true);
+    if (this.#appliedIndex <= this.#snapshotIndex) return false;
+    return this.#chain.imageNeed(this.store.imageBytes, this.#imageStagger) === "when idle";
+  }
+
+  /** True from the start of a snapshot until its file is saved and marked in the WAL. */
+  get snapshotInProgress(): boolean {
+    return this.#snapshotRunning || this.#snapshotSaved !== undefined;
   }
 
   #startSnapshot(image: boolean): void {

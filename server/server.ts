@@ -269,6 +269,20 @@ function addGauges(
     new Gauge("raftkv_applied_index", "Highest applied index.", () => raft.appliedIndex),
   );
   registry.add(new Gauge("raftkv_keys", "Keys in the store.", () => raft.store.size));
+  registry.add(
+    new Gauge(
+      "raftkv_snapshot_in_progress",
+      "1 from the start of a snapshot until it is saved and marked in the WAL.",
+      () => raft.snapshotInProgress ? 1 : 0,
+    ),
+  );
+  registry.add(
+    new Gauge(
+      "raftkv_image_due",
+      "1 while the snapshot chain calls for an image that this node puts off until it is idle.",
+      () => raft.imageDue ? 1 : 0,
+    ),
+  );
   // Read once per scrape: Deno.memoryUsage() reads /proc and the V8 heap statistics.
   let memory = Deno.memoryUsage();
   const memoryGauge = (name: string, help: string, read: (m: Deno.MemoryUsage) => number) =>

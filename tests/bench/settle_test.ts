@@ -51,3 +51,12 @@ Deno.test("settle: gives up at maxMs and says it was not quiet", async () => {
   equal(settled.quiet, false);
   equal(settled.waitedMs, 2000);
 });
+
+Deno.test("settle: waits while a system reports background work to come", async () => {
+  const f = fake([[0.01, 0.01]]);
+  // Quiet on the CPU all along; work is pending in the first three windows.
+  let asked = 0;
+  const pending = () => Promise.resolve(++asked <= 3);
+  deepEqual(await settle({ ...f.options, pending }), { waitedMs: 5 * 400, quiet: true });
+  equal(asked, 5);
+});
