@@ -99,6 +99,18 @@ export interface SnapshotTaken {
   seconds: number;
 }
 
+/**
+ * The images a raftkv leader's log reports it built for followers ("snapshot for member F at index
+ * I: image of N bytes built in M ms"), oldest first.
+ */
+export function parseSentImageLog(text: string): { bytes: number; seconds: number }[] {
+  const pattern = /snapshot for member \d+ at index \d+: image of (\d+) bytes built in (\d+) ms/g;
+  return [...text.matchAll(pattern)].map((m) => ({
+    bytes: Number(m[1]),
+    seconds: Number(m[2]) / 1000,
+  }));
+}
+
 /** The snapshots a raftkv node's log reports, oldest first. */
 export function parseSnapshotLog(text: string): SnapshotTaken[] {
   const out: SnapshotTaken[] = [];

@@ -31,8 +31,11 @@ import {
   snapshotSource,
 } from "./raftkv_cluster.ts";
 import {
+  formatBytes,
+  formatNumber,
   formatReport,
   mergeReport,
+  parseSentImageLog,
   parseSnapshotLog,
   type PointResult,
   type RunInfo,
@@ -644,7 +647,7 @@ async function runScaleFor(
     snapshotSeconds: undefined,
     snapshotMethod: cluster.system === "raftkv"
       ? "the largest image of the whole store the leader took during the run (its log)"
-      : "`etcdctl snapshot save` from the leader (the full backend)",
+      : "`etcdctl snapshot save` from the leader (the full backend, as a new member receives it)",
     restartToHealthySeconds: undefined,
     catchUpSeconds: undefined,
     catchUpTargetIndex: undefined,
@@ -673,6 +676,7 @@ async function runScaleFor(
     }
   };
 
+  let ownImages = 0;
   result.termAtStart = maxTerm(await cluster.views());
   await step(`loading ${opts.keys} keys of ${opts.valueBytes} bytes (64 connections)`, async () => {
     const { run, seconds } = await loadKeys(cluster, {
@@ -736,6 +740,7 @@ async function runScaleFor(
         result.snapshotSeconds = largest?.seconds;
         result.changeSets = taken.filter((t) => t.kind === "change set");
         result.snapshotMethod += ` (${images.length} images in all)`;
+        ownImages = images.length;
       } else {
         await sleep(Math.min(3000, opts.durationSeconds * 250));
         const file = `${root}/etcd-snapshot.db`;
@@ -770,6 +775,20 @@ async function runScaleFor(
     result.catchUpSeconds = r.seconds;
     result.catchUpTargetIndex = r.targetIndex;
     result.catchUpBySnapshot = r.bySnapshot;
+    if (!(cluster instanceof RaftkvCluster)) return;
+    // The leader's own images come when its chain calls for one, at whatever size the store had
+    // then; the one it builds for a new member is of the whole store, like etcd's backend file.
+    const sent = parseSentImageLog(await cluster.logText(leader)).at(-1);
+    if (sent === undefined) return;
+    const own = result.snapshotBytes === undefined
+      ? "it took none of its own"
+      : `the largest of its own, written to a file, ${formatBytes(result.snapshotBytes)} in ${
+        formatNumber(result.snapshotSeconds)
+      } s (${ownImages} in all)`;
+    result.snapshotMethod = "the image of the whole store the leader built in memory for the " +
+      `wiped follower (its log); ${own}`;
+    result.snapshotBytes = sent.bytes;
+    result.snapshotSeconds = sent.seconds;
   });
   return result;
 }

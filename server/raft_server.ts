@@ -688,6 +688,7 @@ export class RaftServer {
   prepareSnapshot(message: Message): Promise<Message> {
     // After any image in progress: the store encodes one at a time.
     return this.#withImageJob(async () => {
+      const started = performance.now();
       await this.store.sortKeysAsync();
       const index = this.#appliedIndex;
       const metadata = { index, term: this.#storage.term(index), confState: this.#confState };
@@ -700,6 +701,12 @@ export class RaftServer {
         throw new Error(`the image is at index ${imageIndex}, the snapshot at ${index}`);
       }
       data.set(prefix, 0);
+      this.#log.info(
+        `snapshot for member ${message.to} at index ${index}: image of ` +
+          `${data.length - prefix.length} bytes built in ${
+            (performance.now() - started).toFixed(0)
+          } ms`,
+      );
       return { ...message, snapshot: { metadata, data } };
     });
   }

@@ -15,6 +15,7 @@ import {
   median,
   medianPoints,
   mergeReport,
+  parseSentImageLog,
   parseSnapshotLog,
   type PointResult,
   type RunInfo,
@@ -258,6 +259,11 @@ Deno.test("scale: snapshots are read from a raftkv log, and change sets summed u
     { kind: "image", bytes: 279000000, seconds: 3.14 },
   ]);
   deepEqual(parseSnapshotLog("no snapshots here"), []);
+  // The image a leader builds for a follower is told apart from its own.
+  const sent =
+    "2026-11-28T02:18:31.000Z info  raftkv-2: snapshot for member 4 at index 1229503: image of 300000000 bytes built in 2500 ms";
+  deepEqual(parseSnapshotLog(sent), []);
+  deepEqual(parseSentImageLog(`${log}\n${sent}`), [{ bytes: 300000000, seconds: 2.5 }]);
   const table = formatScaleTable([scale("raftkv", 1), scale("etcd", 1)]);
   match(
     table,

@@ -76,6 +76,11 @@ Deno.test("a follower that missed compacted entries catches up by snapshot", asy
     });
     assert((await lagging.status()).snapshotIndex > 0);
     assert(lagging.log.includes("installed snapshot"), lagging.log);
+    // The leader says what it built (bench/report.ts parseSentImageLog reads this line).
+    const sent = new RegExp(
+      `snapshot for member ${lagging.id} at index \\d+: image of \\d+ bytes built in \\d+ ms`,
+    );
+    assert(sent.test(leader.log), leader.log);
     await assertAllReadable(lagging, writes.acked, { consistency: "serializable" });
     // It serves again after its own restart from that snapshot (raftexample 3.4 never did).
     await lagging.kill("SIGKILL");
