@@ -768,6 +768,7 @@ async function runScaleFor(
 
   await step("wiped follower replaced by an empty node (until caught up)", async () => {
     const leader = await cluster.waitForLeader(60_000);
+    const leaderPid = cluster.nodes()[leader]!.pid;
     const follower = followerIndexes(cluster, leader)[0]!;
     const r = cluster instanceof RaftkvCluster
       ? await cluster.replaceWithEmptyNode(follower, 300_000)
@@ -778,7 +779,9 @@ async function runScaleFor(
     if (!(cluster instanceof RaftkvCluster)) return;
     // The leader's own images come when its chain calls for one, at whatever size the store had
     // then; the one it builds for a new member is of the whole store, like etcd's backend file.
-    const sent = parseSentImageLog(await cluster.logText(leader)).at(-1);
+    // The replaced node left the list: the leader's index may have moved.
+    const leaderNow = cluster.nodes().findIndex((n) => n.pid === leaderPid);
+    const sent = parseSentImageLog(await cluster.logText(leaderNow)).at(-1);
     if (sent === undefined) return;
     const own = result.snapshotBytes === undefined
       ? "it took none of its own"
