@@ -784,10 +784,10 @@ async function runScaleFor(
     const sent = parseSentImageLog(await cluster.logText(leaderNow)).at(-1);
     if (sent === undefined) return;
     const own = result.snapshotBytes === undefined
-      ? "it took none of its own"
-      : `the largest of its own, written to a file, ${formatBytes(result.snapshotBytes)} in ${
-        formatNumber(result.snapshotSeconds)
-      } s (${ownImages} in all)`;
+      ? "it had taken none of its own by then"
+      : `its largest own image by the writes above, written to a file, ${
+        formatBytes(result.snapshotBytes)
+      } in ${formatNumber(result.snapshotSeconds)} s (${ownImages} by then)`;
     result.snapshotMethod = "the image of the whole store the leader built in memory for the " +
       `wiped follower (its log); ${own}`;
     result.snapshotBytes = sent.bytes;

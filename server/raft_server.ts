@@ -751,7 +751,7 @@ export class RaftServer {
     return this.#chain.imageNeed(this.store.imageBytes, this.#imageStagger) === "when idle";
   }
 
-  /** True from the start of a snapshot until its file is saved and marked in the WAL. */
+  /** True from the start of a snapshot until the loop takes up its saved file to mark it. */
   get snapshotInProgress(): boolean {
     return this.#snapshotRunning || this.#snapshotSaved !== undefined;
   }

@@ -272,14 +272,14 @@ function addGauges(
   registry.add(
     new Gauge(
       "raftkv_snapshot_in_progress",
-      "1 from the start of a snapshot until it is saved and marked in the WAL.",
+      "1 from the start of a snapshot until its file is saved.",
       () => raft.snapshotInProgress ? 1 : 0,
     ),
   );
   registry.add(
     new Gauge(
       "raftkv_image_due",
-      "1 while the snapshot chain calls for an image that this node puts off until it is idle.",
+      "1 while the snapshot chain calls for an image this node puts off until idle, until it is saved.",
       () => raft.imageDue ? 1 : 0,
     ),
   );
