@@ -140,6 +140,17 @@ export interface ReadOptions {
   sliceBytes: number;
 }
 
+/** Reads a file's header, checked against its size (`fileBytes`), and its metadata bytes. */
+async function readHeaderAndMetadata(file: Deno.FsFile, fileBytes: number) {
+  if (fileBytes < SNAPSHOT_HEADER_BYTES) throw new SnapshotFileError("file shorter than header");
+  const header = new Uint8Array(SNAPSHOT_HEADER_BYTES);
+  if (!await readFull(file, header)) throw new SnapshotFileError("file shorter than header");
+  const h = decodeSnapshotHeader(header, fileBytes);
+  const meta = new Uint8Array(h.metaBytes);
+  if (!await readFull(file, meta)) throw new SnapshotFileError("file ends in its metadata");
+  return { header, h, meta };
+}
+
 /**
  * Reads a snapshot file of `fileBytes` bytes from the start of `file`, checking header, lengths
  * and CRC, handing each data slice to `sliceAt(offset, length)` for a buffer to read it into.
@@ -153,12 +164,7 @@ async function scanSnapshotFile(
 ): Promise<{ metadata: SnapshotMetadata; crc: number }> {
   const { fileBytes, sliceBytes } = options;
   checkSliceBytes(sliceBytes);
-  if (fileBytes < SNAPSHOT_HEADER_BYTES) throw new SnapshotFileError("file shorter than header");
-  const header = new Uint8Array(SNAPSHOT_HEADER_BYTES);
-  if (!await readFull(file, header)) throw new SnapshotFileError("file shorter than header");
-  const h = decodeSnapshotHeader(header, fileBytes);
-  const meta = new Uint8Array(h.metaBytes);
-  if (!await readFull(file, meta)) throw new SnapshotFileError("file ends in its metadata");
+  const { header, h, meta } = await readHeaderAndMetadata(file, fileBytes);
   const checksum = snapshotChecksum(h.version);
   let crc = checksum(meta, headerCrc(header));
   const sliceAt = options.dataBuffer(h.dataBytes);
@@ -190,14 +196,8 @@ export async function readSnapshotHead(
   file: Deno.FsFile,
   options: { fileBytes: number; dataBytes: number },
 ): Promise<Snapshot> {
-  const { fileBytes } = options;
   assert(Number.isSafeInteger(options.dataBytes) && options.dataBytes >= 0, "a byte count");
-  if (fileBytes < SNAPSHOT_HEADER_BYTES) throw new SnapshotFileError("file shorter than header");
-  const header = new Uint8Array(SNAPSHOT_HEADER_BYTES);
-  if (!await readFull(file, header)) throw new SnapshotFileError("file shorter than header");
-  const h = decodeSnapshotHeader(header, fileBytes);
-  const meta = new Uint8Array(h.metaBytes);
-  if (!await readFull(file, meta)) throw new SnapshotFileError("file ends in its metadata");
+  const { h, meta } = await readHeaderAndMetadata(file, options.fileBytes);
   const data = new Uint8Array(Math.min(options.dataBytes, h.dataBytes));
   if (!await readFull(file, data)) throw new SnapshotFileError("file ends in its data");
   return { metadata: decodeSnapshotMetadata(meta), data };
