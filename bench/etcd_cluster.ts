@@ -2,8 +2,8 @@
 //
 // Member i (1-based) listens for clients on i·10000+2479 and for peers on i·10000+2480: away from
 // etcd's defaults (2379/2380) so a user's own cluster is never touched, away from raftkv's
-// i·10000+2379/2380, and below Linux's ephemeral port range (32768+). Slot 4 is used only by the
-// scale run's wiped-and-re-added member.
+// i·10000+2379/2380, and below Linux's ephemeral port range (32768+). Slot 4, on 29479/29480
+// (`slotPortBase`), is used only by the scale run's wiped-and-re-added member.
 
 import {
   assertPortFree,
@@ -22,6 +22,7 @@ import {
   httpJson,
   httpRequest,
   type NodeView,
+  slotPortBase,
 } from "./system.ts";
 
 export const ETCD_INSTALL_HINT = "apt-get install etcd-server etcd-client";
@@ -29,10 +30,10 @@ export const ETCD_INSTALL_HINT = "apt-get install etcd-server etcd-client";
 const MEMBERS = 3;
 
 function clientPort(slot: number): number {
-  return slot * 10000 + 2479;
+  return slotPortBase(slot) + 2479;
 }
 function peerPort(slot: number): number {
-  return slot * 10000 + 2480;
+  return slotPortBase(slot) + 2480;
 }
 function clientUrl(slot: number): string {
   return `http://127.0.0.1:${clientPort(slot)}`;

@@ -3,7 +3,8 @@
 //   deno run -A --v8-flags=… main.ts start-server --id N --peers <3 peer URLs> --client-port P …
 // with default settings (fsync on, --snapshot-count 10000). Node i listens for clients on
 // i·10000+2379 and for peers on i·10000+2380 (the ports of `deno task cluster`), plus an optional
-// offset. Slot 4 is used only by the scale run's wiped-and-re-added member.
+// offset. Slot 4, on 29379/29380 (`slotPortBase`), is used only by the scale run's
+// wiped-and-re-added member.
 
 import { fileURLToPath } from "node:url";
 import { V8_FLAGS_ARG } from "../server/v8_flags.ts";
@@ -22,6 +23,7 @@ import {
   httpJson,
   httpRequest,
   type NodeView,
+  slotPortBase,
 } from "./system.ts";
 
 /** Repository root: main.ts is started from here. */
@@ -106,10 +108,10 @@ export class RaftkvCluster implements BenchCluster {
   }
 
   #clientPort(slot: number): number {
-    return slot * 10000 + 2379 + this.#offset;
+    return slotPortBase(slot) + 2379 + this.#offset;
   }
   #peerPort(slot: number): number {
-    return slot * 10000 + 2380 + this.#offset;
+    return slotPortBase(slot) + 2380 + this.#offset;
   }
   #clientUrl(slot: number): string {
     return `http://127.0.0.1:${this.#clientPort(slot)}`;

@@ -44,6 +44,16 @@ export interface BenchCluster {
   stop(): Promise<void>;
 }
 
+/**
+ * The base of a cluster slot's ports: slot i's are i·10000 + 2379.. (raftkv) and + 2479.. (etcd).
+ * Slot 4, the scale run's re-added member, would then sit in Linux's ephemeral range
+ * (32768-60999), where an outgoing connection may hold the port: etcd's member 4 once failed to
+ * bind 42480. So it takes 27000.
+ */
+export function slotPortBase(slot: number): number {
+  return slot === 4 ? 27_000 : slot * 10_000;
+}
+
 /** Fetch with a timeout; the body is read to completion. Only 127.0.0.1 URLs are used. */
 export async function httpRequest(
   url: string,
