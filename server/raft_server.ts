@@ -725,7 +725,7 @@ export class RaftServer {
    * loop. The file is written beside the loop; the loop marks it (`#finishSnapshot`).
    */
   #maybeStartSnapshot(): void {
-    if (this.#snapshotRunning || this.#snapshotSaved !== undefined) return;
+    if (this.snapshotInProgress) return;
     if (!snapshotDue(this.#snapshotIndex, this.#appliedIndex, this.#snapshotPhase)) return;
     const tip = this.#chain.tip;
     const image = tip === undefined || this.#imageNeeded ||
@@ -736,7 +736,7 @@ export class RaftServer {
 
   /** Takes the image that the chain put off until this node is idle, if there is one. */
   #maybeStartIdleImage(): void {
-    if (this.#snapshotRunning || this.#snapshotSaved !== undefined) return;
+    if (this.snapshotInProgress) return;
     if (this.imageDue) this.#startSnapshot(true);
   }
 
