@@ -28,6 +28,7 @@ import { checkFrame } from "./framing.ts";
 import { KeyTable } from "./key_table.ts";
 import { writeBinary } from "./keys.ts";
 import { assert, setU64, TWO_32, type Version } from "./snapshot_job.ts";
+import type { ValueArena } from "./value_arena.ts";
 
 const MAGIC = 0x524b5643; // "RKVC"
 const VERSION = 1;
@@ -41,28 +42,46 @@ export class KvChangesCorruptError extends Error {
   override name = "KvChangesCorruptError";
 }
 
-/** One change: `version` undefined for a delete. */
+/** One change of a store: `version` undefined for a delete. */
 export interface KeyChange {
   key: string;
   version: Version | undefined;
 }
 
-export interface DecodedChanges {
+/** Changes captured from a store, to encode: the refs name records of `values`. */
+export interface CapturedChanges {
   fromIndex: number;
   toIndex: number;
   changes: KeyChange[];
+  values: ValueArena;
+  /** Ends the hold on `values` that keeps the records; called once they are encoded. */
+  release: () => void;
+}
+
+/** One change read from a change set: `version` undefined for a delete. */
+export interface DecodedChange {
+  key: string;
+  /** The value is a view into the change set's bytes. */
+  version: { value: Uint8Array; revision: number } | undefined;
+}
+
+export interface DecodedChanges {
+  fromIndex: number;
+  toIndex: number;
+  changes: DecodedChange[];
 }
 
 /**
- * The changes from `fromIndex` to `toIndex`: each key with its version as of `toIndex`, copied
- * out of the store (strings are immutable: pointers only), so that the store may go on changing
- * before they are encoded.
+ * The changes from `fromIndex` to `toIndex`: each key with its version as of `toIndex`, as refs
+ * into `values`, which the caller has held (`ValueArena.hold`, ended by `release`) so that the
+ * store may go on changing before they are encoded.
  */
 export function captureChanges(
   fromIndex: number,
   toIndex: number,
   changes: KeyChange[],
-): DecodedChanges {
+  held: { values: ValueArena; release: () => void },
+): CapturedChanges {
   assert(fromIndex <= toIndex, `changes from ${fromIndex} to ${toIndex}`);
   for (const { version } of changes) {
     assert(
@@ -70,17 +89,21 @@ export function captureChanges(
       `change at revision ${version?.revision} outside (${fromIndex}, ${toIndex}]`,
     );
   }
-  return { fromIndex, toIndex, changes };
+  return { fromIndex, toIndex, changes, values: held.values, release: held.release };
 }
 
 /** Keys encoded between yields to the event loop by `encodeChangesAsync`: about a millisecond. */
 const ENCODE_SLICE_ITEMS = 1000;
 
-/** Encodes captured changes (format above) in one go. */
-export function encodeChanges(captured: DecodedChanges): Uint8Array {
-  const encoding = startEncoding(captured, 0);
-  encoding.step(Infinity);
-  return encoding.framed;
+/** Encodes captured changes (format above) in one go, then releases them. */
+export function encodeChanges(captured: CapturedChanges): Uint8Array {
+  try {
+    const encoding = startEncoding(captured, 0);
+    encoding.step(Infinity);
+    return encoding.framed;
+  } finally {
+    captured.release();
+  }
 }
 
 /**
@@ -88,25 +111,30 @@ export function encodeChanges(captured: DecodedChanges): Uint8Array {
  * change set starts that many (zero) bytes into the returned buffer, for the caller's header.
  */
 export async function encodeChangesAsync(
-  captured: DecodedChanges,
+  captured: CapturedChanges,
   options?: { headroom?: number | undefined },
 ): Promise<Uint8Array> {
-  const encoding = startEncoding(captured, options?.headroom ?? 0);
-  while (!encoding.step(ENCODE_SLICE_ITEMS)) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
+  try {
+    const encoding = startEncoding(captured, options?.headroom ?? 0);
+    while (!encoding.step(ENCODE_SLICE_ITEMS)) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return encoding.framed;
+  } finally {
+    captured.release();
   }
-  return encoding.framed;
 }
 
 function startEncoding(
-  captured: DecodedChanges,
+  captured: CapturedChanges,
   headroom: number,
 ): { framed: Uint8Array; step: (itemsMax: number) => boolean } {
   assert(Number.isSafeInteger(headroom) && headroom >= 0, `headroom ${headroom}`);
-  const { fromIndex, toIndex, changes: items } = captured;
+  const { fromIndex, toIndex, changes: items, values } = captured;
   let bytes = HEADER_BYTES + 4;
   for (const { key, version } of items) {
-    bytes += ITEM_HEADER_BYTES + key.length + (version?.value.length ?? 0);
+    bytes += ITEM_HEADER_BYTES + key.length +
+      (version === undefined ? 0 : values.length(version.ref));
   }
   const framed = new Uint8Array(headroom + bytes);
   const out = framed.subarray(headroom);
@@ -125,10 +153,12 @@ function startEncoding(
       view.setUint16(at, key.length);
       out[at + 2] = version === undefined ? KIND_DELETE : KIND_PUT;
       setU64(view, at + 3, version?.revision ?? 0);
-      view.setUint32(at + 11, version?.value.length ?? 0);
+      const valueAt = at + 11;
       at += ITEM_HEADER_BYTES;
       at += writeBinary(out, key, at);
-      if (version !== undefined) at += writeBinary(out, version.value, at);
+      const valueBytes = version === undefined ? 0 : values.copyTo(version.ref, out, at);
+      view.setUint32(valueAt, valueBytes);
+      at += valueBytes;
     }
     if (next < items.length) return false;
     assert(at === bytes - 4, `change set wrote ${at} bytes of ${bytes - 4}`);
@@ -161,7 +191,7 @@ export function decodeChanges(data: Uint8Array): DecodedChanges {
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   // Not a Set of the keys: see key_table.ts.
   const seen = new KeyTable<string>((key) => key);
-  const changes: KeyChange[] = new Array(count);
+  const changes: DecodedChange[] = new Array(count);
   let at = HEADER_BYTES;
   for (let n = 0; n < count; n++) {
     if (at + ITEM_HEADER_BYTES > end) fail(`truncated at change ${n} (byte ${at})`);
@@ -186,7 +216,7 @@ export function decodeChanges(data: Uint8Array): DecodedChanges {
     at += keyBytes;
     if (!seen.set(key)) fail(`key ${n} appears twice`);
     const version = kind === KIND_PUT
-      ? { value: buffer.toString("latin1", at, at + valueBytes), revision }
+      ? { value: data.subarray(at, at + valueBytes), revision }
       : undefined;
     at += valueBytes;
     changes[n] = { key, version };

@@ -7,9 +7,9 @@
  * slot numbers (O(n), no strings copied) as of its `appliedIndex`, and the job encodes that
  * frozen copy, reading each slot's value and revision from the store's columns (slot_table.ts). A
  * key deleted or added later changes only the store's own runs, not the copy, and the slot of a
- * deleted key is not reused until the job ends (`SlotTable.hold`). A slot that is overwritten
- * later changes in place, so the store first saves its old value and revision in the job's
- * overlay. The revision tells which slots need it:
+ * deleted key is not reused until the job ends (`SlotTable.hold`), nor is the record of any value
+ * replaced meanwhile. A slot that is overwritten later changes in place, so the store first saves
+ * its old value's ref and revision in the job's overlay. The revision tells which slots need it:
  *
  *   Invariant: a slot in the frozen copy has `revision <= index` until it is first overwritten,
  *   and `revision > index` after (every write sets the revision to its entry's index, which is
@@ -27,10 +27,14 @@
 import { crc32 } from "node:zlib";
 import { writeBinary } from "./keys.ts";
 import type { SlotVersions } from "./slot_table.ts";
+import type { ValueRef } from "./value_arena.ts";
 
-/** A key's value as a binary string, with its revision: a version saved or sent elsewhere. */
+/**
+ * A key's value, as its place in the store's `ValueArena`, with its revision: a version saved
+ * for a job, or captured for a change set, while the arena is held.
+ */
 export interface Version {
-  value: string;
+  ref: ValueRef;
   revision: number;
 }
 
@@ -65,7 +69,7 @@ export interface SnapshotJobInit {
   totalBytes: number;
   /** Bytes left free before the snapshot in its buffer, for the caller's header (default 0). */
   headroom?: number;
-  /** Old {value, revision} of slots overwritten since `index`, filled by the store. */
+  /** Old {ref, revision} of slots overwritten since `index`, filled by the store. */
   overlay: Map<number, Version>;
   /** Called once when the job completes or is aborted: the store stops filling the overlay. */
   detach: () => void;
@@ -154,6 +158,7 @@ export class KvSnapshotJob {
     const index = this.index;
     const overlay = this.#overlay;
     const versions = this.#versions!;
+    const values = versions.values;
     const runs = this.#keys.length;
     // Items end 4 bytes before the buffer's end, which keeps room for the CRC.
     let itemsEnd = out.length - 4;
@@ -172,15 +177,16 @@ export class KvSnapshotJob {
         const key = keys[i]!;
         const slot = slots[i]!;
         let revision = versions.revisionAt(slot);
-        let value = versions.valueAt(slot);
+        let ref = versions.valueRefAt(slot);
         if (revision > index) {
           // Overwritten since begin: encode the version saved before the first overwrite.
           const saved = overlay.get(slot);
           assert(saved !== undefined, `slot at revision ${revision} > ${index} not saved`);
           revision = saved.revision;
-          value = saved.value;
+          ref = saved.ref;
         }
-        const itemBytes = SNAPSHOT_ITEM_HEADER_BYTES + key.length + value.length;
+        const valueBytes = values.length(ref);
+        const itemBytes = SNAPSHOT_ITEM_HEADER_BYTES + key.length + valueBytes;
         if (at + itemBytes > itemsEnd) {
           // Only a chunk fills up: the whole snapshot's buffer has room for every item.
           assert(this.#chunk !== undefined, `snapshot item past ${this.#totalBytes - 4} bytes`);
@@ -198,10 +204,10 @@ export class KvSnapshotJob {
         view.setUint16(at, key.length);
         view.setUint32(at + 2, Math.floor(revision / TWO_32));
         view.setUint32(at + 6, revision % TWO_32);
-        view.setUint32(at + 10, value.length);
+        view.setUint32(at + 10, valueBytes);
         at += SNAPSHOT_ITEM_HEADER_BYTES;
         at += writeBinary(out, key, at);
-        at += writeBinary(out, value, at);
+        at += values.copyTo(ref, out, at);
       }
       written += i - start;
       left -= i - start;

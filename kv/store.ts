@@ -6,9 +6,8 @@
  * Keys are binary strings (see keys.ts). Each key has a numbered slot in a `SlotTable`, which
  * holds keys, values and revisions column by column with a hash index for O(1) point reads and
  * writes (slot_table.ts says why not an object per key in a Map), and a `SortedKeys` chunked
- * sorted list maps keys to slots in byte order, for prefix ranges. Values are held as binary
- * strings too: on V8's heap, one byte per char, instead of one small ArrayBuffer each, which costs
- * far more memory and garbage-collector time at a million keys.
+ * sorted list maps keys to slots in byte order, for prefix ranges. Values are bytes in the
+ * table's `ValueArena`, off V8's heap (value_arena.ts says why).
  *
  * Snapshot format (big-endian), written in key order:
  *
@@ -49,6 +48,7 @@ import {
 } from "./snapshot_job.ts";
 import { KeyTable } from "./key_table.ts";
 import { SlotTable } from "./slot_table.ts";
+import { ValueArena, type ValueRef } from "./value_arena.ts";
 import { SortedKeys } from "./sorted_keys.ts";
 
 export type KvResult =
@@ -73,26 +73,31 @@ const POOLED_VALUE_BYTES_MAX = 2048;
 let pool = new Uint8Array(POOL_BYTES);
 let poolUsed = 0;
 
-/** A binary string as fresh bytes (a view into a pool slab when small: do not use `.buffer`). */
-function stringToBytes(s: string): Uint8Array {
-  if (s.length > POOLED_VALUE_BYTES_MAX) {
-    const out = new Uint8Array(s.length);
-    writeBinary(out, s, 0);
-    return out;
-  }
-  if (poolUsed + s.length > POOL_BYTES) {
+/** `n` fresh bytes: a view into a pool slab when small (do not use `.buffer`). */
+function freshBytes(n: number): Uint8Array {
+  if (n > POOLED_VALUE_BYTES_MAX) return new Uint8Array(n);
+  if (poolUsed + n > POOL_BYTES) {
     pool = new Uint8Array(POOL_BYTES);
     poolUsed = 0;
   }
-  const out = pool.subarray(poolUsed, poolUsed + s.length);
+  const out = pool.subarray(poolUsed, poolUsed + n);
   // Keep views 8-byte aligned, as Node's Buffer pool does.
-  poolUsed += (s.length + 7) & ~7;
+  poolUsed += (n + 7) & ~7;
+  return out;
+}
+
+/** A binary string as fresh bytes (see `freshBytes`). */
+function stringToBytes(s: string): Uint8Array {
+  const out = freshBytes(s.length);
   writeBinary(out, s, 0);
   return out;
 }
 
-function bytesToString(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+/** The value at `ref` as fresh bytes (see `freshBytes`). */
+function valueToBytes(values: ValueArena, ref: ValueRef): Uint8Array {
+  const out = freshBytes(values.length(ref));
+  values.copyTo(ref, out, 0);
+  return out;
 }
 
 export interface RangeResult {
@@ -249,8 +254,8 @@ export class KvStore {
       }
     }
     if (cmd.op === "put") {
-      assert(cmd.value !== undefined, "put without a value");
-      const value = bytesToString(cmd.value);
+      const value = cmd.value;
+      assert(value !== undefined, "put without a value");
       if (!present) {
         const added = table.insert(key, value, index);
         this.#sorted.add(added);
@@ -259,13 +264,12 @@ export class KvStore {
       } else {
         // A running snapshot job's frozen runs may hold this slot: save the version the job
         // must encode before it is overwritten in place.
-        const before = table.valueAt(slot);
         const overlay = this.#snapshotOverlay;
         if (overlay !== undefined && currentRevision <= this.#snapshotIndex) {
           assert(!overlay.has(slot), "a slot saved for the snapshot job twice");
-          overlay.set(slot, { value: before, revision: currentRevision });
+          overlay.set(slot, { ref: table.valueRefAt(slot), revision: currentRevision });
         }
-        this.#dataBytes += value.length - before.length;
+        this.#dataBytes += value.length - table.valueLengthAt(slot);
         table.setVersion(slot, value, index);
         this.#markChanged(key, slot);
       }
@@ -273,7 +277,7 @@ export class KvStore {
     }
     assert(cmd.op === "delete", `unknown op ${String(cmd.op)}`);
     if (!present) return { ok: false, code: "not_found", currentRevision: 0 };
-    this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.valueAt(slot).length;
+    this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.valueLengthAt(slot);
     this.#remove(key);
     this.#markChanged(key, -1);
     return { ok: true, revision: index, deleted: true };
@@ -322,8 +326,9 @@ export class KvStore {
   }
 
   /**
-   * `takeChanges()` without blocking: the changes are captured when this is called (pointers
-   * only), then encoded in slices while entries go on being applied. With `headroom`, the change
+   * `takeChanges()` without blocking: the changes are captured when this is called (refs to
+   * values no write overwrites until they are encoded), then encoded in slices while entries go
+   * on being applied. With `headroom`, the change
    * set starts that many bytes into the returned buffer (room for the caller's header, no copy).
    */
   takeChangesAsync(options?: { headroom?: number }): Promise<Uint8Array> {
@@ -336,9 +341,10 @@ export class KvStore {
       key,
       version: slot === -1
         ? undefined
-        : { value: table.valueAt(slot), revision: table.revisionAt(slot) },
+        : { ref: table.valueRefAt(slot), revision: table.revisionAt(slot) },
     }));
-    const captured = captureChanges(this.#changesSince, this.#appliedIndex, changes);
+    const held = { values: table.values, release: table.values.hold() };
+    const captured = captureChanges(this.#changesSince, this.#appliedIndex, changes, held);
     this.resetChanges();
     return captured;
   }
@@ -363,13 +369,13 @@ export class KvStore {
       if (version === undefined) {
         // Written and then deleted in the interval: it may have been absent before, too.
         if (slot === -1) continue;
-        this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.valueAt(slot).length;
+        this.#dataBytes -= SNAPSHOT_ITEM_HEADER_BYTES + key.length + table.valueLengthAt(slot);
         this.#remove(key);
       } else if (slot === -1) {
         this.#sorted.add(table.insert(key, version.value, version.revision));
         this.#dataBytes += SNAPSHOT_ITEM_HEADER_BYTES + key.length + version.value.length;
       } else {
-        this.#dataBytes += version.value.length - table.valueAt(slot).length;
+        this.#dataBytes += version.value.length - table.valueLengthAt(slot);
         table.setVersion(slot, version.value, version.revision);
       }
     }
@@ -390,7 +396,10 @@ export class KvStore {
     const table = this.#table;
     const slot = table.find(bytesToBinary(key));
     if (slot === -1) return undefined;
-    return { value: stringToBytes(table.valueAt(slot)), revision: table.revisionAt(slot) };
+    return {
+      value: valueToBytes(table.values, table.valueRefAt(slot)),
+      revision: table.revisionAt(slot),
+    };
   }
 
   /**
@@ -414,12 +423,8 @@ export class KvStore {
         more = true;
         return false;
       }
-      const value = table.valueAt(slot);
-      items.push({
-        key: stringToBytes(key),
-        value: stringToBytes(value),
-        revision: table.revisionAt(slot),
-      });
+      const value = valueToBytes(table.values, table.valueRefAt(slot));
+      items.push({ key: stringToBytes(key), value, revision: table.revisionAt(slot) });
       bytes += value.length;
       return true;
     });
@@ -601,7 +606,9 @@ export class KvStore {
     }
     const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const keys: string[] = new Array(count);
-    const values: string[] = new Array(count);
+    // The new state's values: garbage, like the rest, if the restore fails.
+    const values = new ValueArena();
+    const valueRefs: number[] = new Array(count);
     const revisions: number[] = new Array(count);
     let at = SNAPSHOT_HEADER_BYTES;
     let previous = "";
@@ -622,13 +629,16 @@ export class KvStore {
       if (n > 0 && !(previous < key)) fail(`key ${n} is not above the key before it`);
       previous = key;
       keys[n] = key;
-      values[n] = buffer.toString("latin1", at, at + valueBytes);
+      valueRefs[n] = values.store(data, at, at + valueBytes);
       revisions[n] = revision;
       at += valueBytes;
       if (n % RESTORE_STEP_ITEMS === RESTORE_STEP_ITEMS - 1) yield;
     }
     if (at !== end) fail(`${end - at} bytes follow the last key`);
-    const table = yield* SlotTable.fromColumns({ keys, values, revisions }, RESTORE_STEP_ITEMS);
+    const table = yield* SlotTable.fromColumns(
+      { keys, values, valueRefs, revisions },
+      RESTORE_STEP_ITEMS,
+    );
     assert(table.size === count, `restore indexed ${table.size} keys of ${count}`);
     const slots: number[] = new Array(count);
     for (let n = 0; n < count; n++) slots[n] = n;
