@@ -4,10 +4,10 @@
  *
  * Why not strings: a value held as a string is an object on V8's heap, and every write makes one
  * that lives as long as its key. Under write load those are most of what each young collection
- * must copy, and then most of what the old generation grows by. With values held as strings that
- * were never kept (each write stored a shared one instead), writes at 64 connections through a
- * follower of a store loaded for 30 s had p99 8.6-14.2 ms against 20.0-31.6 ms, at 13,000-15,300
- * against 10,600-12,100 writes/s (2026-11-28, two alternating rounds, three points each).
+ * must copy, and then most of what the old generation grows by. Writes at 64 connections through
+ * a follower of a fresh cluster loaded for 30 s (five alternating rounds of three 10 s points,
+ * 2026-11-28): p99 11.5-25.0 ms, median 16.1, against 17.0-34.8 ms, median 22.1, with strings;
+ * 12,750 against 12,230 writes/s on average.
  *
  * Layout: a record is a 4-byte length (little-endian) and the value's bytes, its size rounded up
  * to 8. Records of up to `SMALL_RECORD_BYTES_MAX` live in shared chunks of `chunkBytes` (1 MiB),

@@ -18,17 +18,20 @@
  * 4.17 against 4.37 s. A store of up to about 600,000 keys holds less than the floor below, so
  * it is not affected.
  *
- * `--initial-old-space-size=256`: no full collection while the old generation is under 256 MB.
+ * `--initial-old-space-size=192`: no full collection while the old generation is under 192 MB.
  * With 30% alone, a leader holding 40 MB under write load ran one every second, each stopping it
  * for 8-14 ms, and those stops made the write tail: at 64 connections on fresh clusters
  * (2026-11-27 00:20, three alternating rounds) p99 was 26.3-30.3 ms with a floor of 128 MB against
  * 35.5-39.1 ms without one. At 128 MB a leader taking 13,000 writes/s still collected every 2-3 s
  * (it promotes about 20 MB/s), each time marking for 20-40 ms beside its work and stopping it for
- * 3-9 ms. At 256 MB, writes at 64 connections after 10 s at 16 (three alternating rounds,
- * 2026-11-27 10:27) had p99 13.3-14.8 ms against 19.0-35.8 ms, and the nodes held 280-370 MiB
- * against 230-250 MiB. V8 keeps it as a floor after every collection. Above about 213 MB live
- * (some 600,000 keys of 256 bytes) the 20% governs, so a node holding a million keys is not
- * affected; a node with little data holds up to about 256 MB of garbage.
+ * 3-9 ms. V8 keeps it as a floor after every collection. It was 256 MB while values were strings
+ * on the heap, which a store of 600,000 keys already filled. Since they are not (kv/value_arena.ts)
+ * a node's heap stays under the floor at a million keys, so the floor is most of its heap under
+ * load: at 256 MB the nodes of `--scale` peaked at 668 / 629 / 649 MiB (etcd 744 / 549 / 536), at
+ * 192 MB at 538 / 542 / 512 (etcd 524 / 732 / 527; 2026-11-28 05:04 and 05:22). Writes at 64
+ * connections through a follower (fresh clusters loaded 30 s, three alternating rounds of three
+ * points, 05:12) had p99 10.8-48.8 ms, median 17.6, at 256 MB and 18.2-22.7 ms, median 20.0, at
+ * 192 MB; at 128 MB 20.2-40.7 ms, median 21.9 (04:52).
  *
  * `--max-semi-space-size=8`: young collections at most 8 MB apart, not V8's 32 MB here. A young
  * collection stops the node for as long as it takes to copy what survived it, and under write
@@ -42,7 +45,7 @@
  */
 export const V8_FLAGS: readonly string[] = [
   "--heap-growing-percent=20",
-  "--initial-old-space-size=256",
+  "--initial-old-space-size=192",
   "--max-semi-space-size=8",
 ];
 
