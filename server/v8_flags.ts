@@ -31,7 +31,7 @@
  * 192 MB at 538 / 542 / 512 (etcd 524 / 732 / 527; 2026-11-28 05:04 and 05:22). Writes at 64
  * connections through a follower (fresh clusters loaded 30 s, three alternating rounds of three
  * points, 05:12) had p99 10.8-48.8 ms, median 17.6, at 256 MB and 18.2-22.7 ms, median 20.0, at
- * 192 MB; at 128 MB 20.2-40.7 ms, median 21.9 (04:52).
+ * 192 MB; at 128 MB 20.2-40.7 ms, median 21.9 (04:49).
  *
  * `--max-semi-space-size=8`: young collections at most 8 MB apart, not V8's 32 MB here. A young
  * collection stops the node for as long as it takes to copy what survived it, and under write
