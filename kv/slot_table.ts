@@ -7,7 +7,9 @@
  * live. An object `{ key, value, revision }` costs 48 bytes on V8's heap and a `Map` entry about
  * 29 more; three array cells, a 4-byte hash and the index's 4-byte cells cost about 36. Measured
  * with Deno 2.9.6, a `KvStore` of 1,000,000 keys of 256-byte values: 352 bytes per key in all,
- * against 398 with `KeyTable` and slot objects (344 against 414 when restored from an image).
+ * against 398 with `KeyTable` and slot objects (344 against 414 when restored from an image),
+ * values as strings then. With values in the arena: 57 bytes per key on V8's heap and 294 off
+ * it, against 338 and 21 with strings (2026-11-28).
  *
  * The index is open addressing with linear probing over an `Int32Array` of slot numbers (plus one;
  * 0 is empty), at most 3/4 full, with backward-shift deletion (no tombstones). Each slot's hash is
