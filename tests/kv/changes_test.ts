@@ -120,8 +120,11 @@ Deno.test("changes: takeChangesAsync captures at the call; later writes go to th
   const expected = new KvStore();
   expected.restore(store.snapshot());
   const pending = store.takeChangesAsync();
-  store.apply(2501, put("k1", "after"));
-  store.apply(2502, del("k2"));
+  // Keys past the first slice of the encoding, which runs at the call.
+  store.apply(2501, put("k1150", "after"));
+  store.apply(2502, del("k1160"));
+  // New values of the replaced ones' size: they must not take their records before the encode.
+  for (let i = 0; i < 4; i++) store.apply(2503 + i, put(`new${i}`, `w${i}xyz`));
   replica.applyChanges(await pending);
   assert.equal(Buffer.compare(replica.snapshot(), expected.snapshot()), 0);
   replica.applyChanges(store.takeChanges());

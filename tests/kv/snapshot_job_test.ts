@@ -346,3 +346,25 @@ Deno.test("sortKeysAsync: timers run while 60k added keys are sorted in; calls j
   assert.deepEqual(keys, expected);
   await s.sortKeysAsync(); // Nothing pending: ends at once.
 });
+
+Deno.test("snapshot job: a value replaced or deleted during a job keeps its bytes until the job ends, though new values of its size arrive", () => {
+  const s = new KvStore();
+  for (let i = 1; i <= 50; i++) s.apply(i, put(`k${i}`, `old-${String(i).padStart(3, "0")}`));
+  const expected = s.snapshot();
+  const job = s.beginSnapshot();
+  job.step(10);
+  // Each replaced or deleted value frees a record of the size the new values take: reused at
+  // once, it would be overwritten under the job.
+  s.apply(51, put("k30", "new-030"));
+  s.apply(52, { requestId: "", op: "delete", key: b("k40") });
+  for (let i = 53; i <= 70; i++) s.apply(i, put(`n${i}`, `new-${i}`));
+  while (!job.step(10));
+  assert.deepEqual(job.result(), expected);
+  const restored = new KvStore();
+  restored.restore(job.result());
+  assert.equal(dec(restored.get(b("k30"))!.value), "old-030");
+  assert.equal(dec(restored.get(b("k40"))!.value), "old-040");
+  // Once the job ended, the freed records are reused.
+  assert.equal(dec(s.get(b("k30"))!.value), "new-030");
+  assert.equal(s.get(b("k40")), undefined);
+});
