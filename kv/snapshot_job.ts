@@ -3,22 +3,23 @@
  * a time, so that a large store can be snapshotted without blocking the event loop for longer
  * than one step.
  *
- * Consistency, copy-on-write: `KvStore.beginSnapshot()` copies the sorted index's runs of keys and
- * slot numbers (O(n), no strings copied) as of its `appliedIndex`, and the job encodes that
- * frozen copy, reading each slot's value and revision from the store's columns (slot_table.ts). A
- * key deleted or added later changes only the store's own runs, not the copy, and the slot of a
- * deleted key is not reused until the job ends (`SlotTable.hold`), nor is the record of any value
- * replaced meanwhile. A slot that is overwritten later changes in place, so the store first saves
- * its old value's ref and revision in the job's overlay. The revision tells which slots need it:
+ * Consistency, copy-on-write: `KvStore.beginSnapshot()` borrows the sorted index's runs of keys
+ * and slot numbers as of its `appliedIndex` (`SortedKeys.lend()`: a run that changes meanwhile is
+ * copied first), and the job encodes those frozen runs, reading each slot's value and revision
+ * from the store's columns (slot_table.ts). A key deleted or added later changes only the store's
+ * own runs, not the lent ones. The slot of a deleted key is not reused until the job ends
+ * (`SlotTable.hold`), nor is the record of any value replaced meanwhile. A slot that is
+ * overwritten later changes in place, so the store first saves its old value's ref and revision
+ * in the job's overlay. The revision tells which slots need it:
  *
- *   Invariant: a slot in the frozen copy has `revision <= index` until it is first overwritten,
+ *   Invariant: a slot in the frozen runs has `revision <= index` until it is first overwritten,
  *   and `revision > index` after (every write sets the revision to its entry's index, which is
  *   above `index`). So the store saves a slot exactly when it is about to overwrite one with
  *   `revision <= index` (first overwrite only), and the job looks a slot up in the overlay
  *   exactly when its `revision > index`.
  *
- * The overlay holds at most one entry per key of the frozen copy; it and the copy are dropped
- * when the job completes or is aborted.
+ * The overlay holds at most one entry per key of the frozen runs; it is dropped, and the runs
+ * given back, when the job completes or is aborted.
  *
  * Output: one buffer of the whole snapshot (`step`, then `result()`), or a sequence of chunks
  * encoded into one reused buffer (`chunks()`), which a writer streams to a file: an image of a
@@ -58,7 +59,7 @@ export function setU64(view: DataView, at: number, n: number): void {
 export interface SnapshotJobInit {
   /** The applied index the state is as of. */
   index: number;
-  /** Sorted runs of keys and their slot numbers, which nothing splices while the job runs. */
+  /** Sorted runs of keys and their slot numbers, which nothing changes while the job runs. */
   keys: readonly (readonly string[])[];
   slots: readonly (readonly number[])[];
   /** The store's columns, by slot number: what each slot holds now. */

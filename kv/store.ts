@@ -461,10 +461,11 @@ export class KvStore {
 
   /**
    * Starts a snapshot of the state as of `appliedIndex`, to be encoded by `job.step()` while
-   * entries keep being applied (see snapshot_job.ts). Costs one copy of the sorted index's runs
-   * of keys and slots (and a merge of keys added since the last range). At most one job runs at a
-   * time: this throws while one is active (complete or `abort()` it first). `restore()` lets a
-   * running job go on by itself: it still produces the snapshot as of its index.
+   * entries keep being applied (see snapshot_job.ts). Costs a merge of keys added since the last
+   * range and a copy of the sorted index's list of chunks, which the job borrows copy-on-write.
+   * At most one job runs at a time: this throws while one is active (complete or `abort()` it
+   * first). `restore()` lets a running job go on by itself: it still produces the snapshot as of
+   * its index.
    */
   beginSnapshot(options?: { resetChanges?: boolean; headroom?: number }): KvSnapshotJob {
     if (this.#snapshotOverlay !== undefined) {
@@ -473,18 +474,17 @@ export class KvStore {
           `${this.#snapshotIndex} is still running`,
       );
     }
-    const runs = this.#sorted.runs();
-    // SortedKeys splices its runs in place on add and delete: the job gets copies.
-    const keys = runs.keys.map((run) => run.slice());
-    const slots = runs.values.map((run) => run.slice());
+    // Lent copy-on-write: a delete meanwhile copies the one chunk it changes (sorted_keys.ts).
+    const sorted = this.#sorted;
+    const runs = sorted.lend();
     const overlay = new Map<number, Version>();
     const table = this.#table;
     // The slots of keys deleted from now on keep their versions for the job.
     table.hold();
     const job = new KvSnapshotJob({
       index: this.#appliedIndex,
-      keys,
-      slots,
+      keys: runs.keys,
+      slots: runs.values,
       versions: table,
       count: table.size,
       totalBytes: this.#dataBytes,
@@ -492,6 +492,7 @@ export class KvStore {
       overlay,
       detach: () => {
         table.release();
+        sorted.giveBack();
         // After a restore, a newer job may own the hook: leave that one alone.
         if (this.#snapshotOverlay === overlay) this.#snapshotOverlay = undefined;
       },

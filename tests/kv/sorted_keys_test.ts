@@ -209,11 +209,45 @@ Deno.test("sorted keys: sortStringsInSteps sorts like Array.prototype.sort, equa
     empty: [],
   };
   for (const [name, keys] of Object.entries(cases)) {
+    const expected = keys.slice().sort();
     const steps = sortStringsInSteps(keys);
     let result = steps.next();
     let count = 0;
     for (; !result.done; result = steps.next()) count++;
-    assert.deepEqual(result.value, keys.slice().sort(), name);
+    assert.equal(result.value, keys, `${name}: sorted in place`);
+    assert.deepEqual(keys, expected, name);
     if (keys.length > 20_000) assert.ok(count > 10, `${name}: only ${count} steps`);
   }
+});
+
+Deno.test("sorted keys: lent runs stay as they were while keys are deleted, inserted and merged, until given back", () => {
+  const s = new SortedKeys<number>(key);
+  const n = 6000; // Three chunks or more.
+  for (let i = 0; i < n; i += 2) s.add(i);
+  const before = entries(s);
+  const lent = s.lend();
+  const lentEntries = () =>
+    lent.keys.flatMap((run, r) => run.map((k, i): [string, number] => [k, lent.values[r]![i]!]));
+  assert.deepEqual(lentEntries(), before);
+  assert.throws(() => s.lend(), /already lent/);
+  // A delete and a one-by-one insert change a chunk in place; a large merge replaces chunks,
+  // and inserts past CHUNK_KEYS_MAX split one.
+  for (let i = 0; i < n; i += 10) assert.ok(s.delete(key(i)));
+  s.add(1);
+  assert.equal(entries(s).length, before.length - n / 10 + 1);
+  for (let i = 3; i < n; i += 2) s.add(i);
+  for (const _ of s.flushSteps());
+  for (let i = n; i < n + 3000; i++) {
+    s.add(i);
+    entries(s, key(n + 3000)); // A scan merges each add one by one.
+  }
+  assert.deepEqual(lentEntries(), before);
+  s.giveBack();
+  const now = entries(s);
+  s.delete(key(2));
+  assert.deepEqual(entries(s), now.filter(([k]) => k !== key(2)));
+  // Lent again after giving back: the runs are the state now.
+  const again = s.lend();
+  assert.equal(again.keys.reduce((sum, run) => sum + run.length, 0), s.size);
+  s.giveBack();
 });
