@@ -81,7 +81,7 @@ Deno.bench("beginSnapshot().chunks() of 100k keys (1 MiB chunks in one reused bu
   if (bytes !== snap.length) throw new Error("bad snapshot size");
 });
 
-Deno.bench("beginSnapshot() + abort() at 100k keys (copy of the sorted runs)", {
+Deno.bench("beginSnapshot() + abort() at 100k keys (the sorted runs lent copy-on-write)", {
   group: "snapshot",
 }, () => {
   full.beginSnapshot().abort();
